@@ -1,0 +1,101 @@
+// Engine: one process owning a set of partitions. Connects to NATS, makes sure the streams
+// exist, starts a PartitionRunner per owned partition, the ticker and the member service.
+
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { Service } from "@nats-io/services";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { ensureStreams } from "../proto/streams.ts";
+import type { Config } from "./config.ts";
+import { EngineCounters } from "./counters.ts";
+import { consoleLogger, type Logger } from "./log.ts";
+import { startMemberService } from "./member-service.ts";
+import { PartitionRunner } from "./partition-runner.ts";
+import { Ticker } from "./ticker.ts";
+
+export interface EngineOptions {
+  natsUrl: string;
+  config: Config;
+  /** Owned partitions; all by default. */
+  partitions?: number[];
+  log?: Logger;
+  /** Wall clock for ticks (event time comes from the log, never from here). */
+  now?: () => number;
+  /** Stream replicas when this engine creates the streams. */
+  replicas?: number;
+  name?: string;
+}
+
+export class Engine {
+  readonly counters = new EngineCounters();
+  readonly runners = new Map<number, PartitionRunner>();
+  private ticker: Ticker | null = null;
+  private service: Service | null = null;
+  private stopping: Promise<void> | null = null;
+
+  private constructor(
+    readonly nc: NatsConnection,
+    readonly options: EngineOptions,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(options: EngineOptions): Promise<Engine> {
+    const log = options.log ?? consoleLogger("engine");
+    const nc = await connect({
+      servers: options.natsUrl,
+      name: options.name ?? "tierstream-engine",
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+    });
+    const engine = new Engine(nc, options, log);
+    try {
+      await engine.init();
+    } catch (err) {
+      await nc.close().catch(() => {});
+      throw err;
+    }
+    return engine;
+  }
+
+  private async init(): Promise<void> {
+    const { config } = this.options;
+    const js = jetstream(this.nc);
+    const jsm = await jetstreamManager(this.nc);
+    await ensureStreams(jsm, { replicas: this.options.replicas });
+    const owned = this.options.partitions ?? [...Array(config.partitions).keys()];
+    for (const p of owned) {
+      this.runners.set(p, new PartitionRunner(p, { js, jsm, config, counters: this.counters, log: this.log }));
+    }
+    await Promise.all([...this.runners.values()].map((r) => r.start()));
+    this.service = await startMemberService({
+      nc: this.nc,
+      runners: this.runners,
+      partitions: config.partitions,
+      counters: this.counters,
+      engineId: this.options.name ?? `engine-${process.pid}`,
+    });
+    this.ticker = new Ticker(js, this.runners, config.tickIntervalMs, this.options.now ?? Date.now, this.log);
+    this.ticker.start();
+    this.log.info(`owns ${owned.length} of ${config.partitions} partitions; replaying`);
+  }
+
+  /** True once every owned partition has applied what its log held when it started. */
+  get ready(): boolean {
+    for (const r of this.runners.values()) if (!r.caughtUp) return false;
+    return !this.nc.isClosed();
+  }
+
+  async whenCaughtUp(): Promise<void> {
+    await Promise.all([...this.runners.values()].map((r) => r.whenCaughtUp()));
+  }
+
+  /** Drains: stops consuming, publishes what is pending, closes the connection. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.ticker?.stop();
+      await this.service?.stop().catch(() => {});
+      await Promise.all([...this.runners.values()].map((r) => r.stop()));
+      await this.nc.drain().catch(() => {});
+    })();
+    return this.stopping;
+  }
+}

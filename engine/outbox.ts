@@ -1,0 +1,136 @@
+// Outbox: one partition's ordered JetStream publishes (tier changes, dead letters).
+//
+// Publishes are pipelined in order on one connection, so JetStream stores them in order.
+// Each carries a Nats-Msg-Id derived from its position in the ORDERS log, so a retry or a
+// re-publish after a crash is harmless within the stream's duplicate window; beyond it,
+// `recoverPosition` tells the runner which positions the stream already holds. A failed
+// publish is retried with backoff until it succeeds or the outbox stops; while anything is
+// unacknowledged the partition's consumption waits once `inFlightMax` is reached.
+
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { JetStreamManager } from "@nats-io/jetstream";
+import { headers as natsHeaders } from "@nats-io/transport-node";
+import { HEADER_TIER_POS } from "../proto/names.ts";
+import type { Logger } from "./log.ts";
+
+export interface OutboxJob {
+  subject: string;
+  data: Uint8Array;
+  msgId: string;
+  /** "<orderSeq>.<k>": the job's place in the log, written as a header for recovery. */
+  pos: string;
+  headers?: Record<string, string>;
+  /** Called with the stream sequence once stored. */
+  onStored?: (seq: number) => void;
+}
+
+const RETRY_BACKOFF_MS = [50, 100, 250, 500, 1000, 2000, 5000] as const;
+
+export class Outbox {
+  private inFlight = 0;
+  /** Jobs pushed, and jobs stored (or given up at stop), since the start. */
+  private pushedCount = 0;
+  private doneCount = 0;
+  private waiters: (() => void)[] = [];
+  private stopped = false;
+  publishRetries = 0;
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly log: Logger,
+    readonly inFlightMax: number,
+  ) {}
+
+  get pending(): number {
+    return this.inFlight;
+  }
+
+  get full(): boolean {
+    return this.inFlight >= this.inFlightMax;
+  }
+
+  push(job: OutboxJob): void {
+    this.inFlight++;
+    this.pushedCount++;
+    void this.publish(job, 0);
+  }
+
+  /** Resolves when nothing is in flight. */
+  async drained(): Promise<void> {
+    while (this.inFlight > 0 && !this.stopped) await this.changed();
+  }
+
+  /** Resolves once as many jobs are done as had been pushed when it was called. */
+  async flushed(): Promise<void> {
+    const target = this.pushedCount;
+    while (this.doneCount < target && !this.stopped) await this.changed();
+  }
+
+  /** Resolves when there is room for more (or at once). */
+  async room(): Promise<void> {
+    while (this.full && !this.stopped) await this.changed();
+  }
+
+  private changed(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.release();
+  }
+
+  private async publish(job: OutboxJob, attempt: number): Promise<void> {
+    const h = natsHeaders();
+    h.set(HEADER_TIER_POS, job.pos);
+    if (job.headers) for (const [k, v] of Object.entries(job.headers)) h.set(k, v);
+    try {
+      const ack = await this.js.publish(job.subject, job.data, { msgID: job.msgId, headers: h });
+      job.onStored?.(ack.seq);
+    } catch (err) {
+      if (this.stopped) return this.done();
+      this.publishRetries++;
+      const waitMs = RETRY_BACKOFF_MS[Math.min(attempt, RETRY_BACKOFF_MS.length - 1)];
+      if (attempt === 0 || attempt % 10 === 0) {
+        this.log.warn(`publish to ${job.subject} failed (${(err as Error).message}); retrying in ${waitMs} ms`);
+      }
+      await Bun.sleep(waitMs);
+      return this.publish(job, attempt + 1);
+    }
+    this.done();
+  }
+
+  private done(): void {
+    this.inFlight--;
+    this.doneCount++;
+    this.release();
+  }
+
+  private release(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const resolve of w) resolve();
+  }
+}
+
+/** Position of a job, comparable: [orderSeq, k]. */
+export type Position = readonly [orderSeq: number, k: number];
+export const POSITION_NONE: Position = [0, -1];
+
+export const isAfter = (a: Position, b: Position): boolean => a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
+
+/** The position and stream sequence of the last message on `filter`, from its header. */
+export async function recoverPosition(
+  jsm: JetStreamManager,
+  stream: string,
+  filter: string,
+): Promise<{ pos: Position; seq: number }> {
+  const m = await jsm.streams.getMessage(stream, { last_by_subj: filter });
+  if (!m) return { pos: POSITION_NONE, seq: 0 };
+  const raw = m.header?.get(HEADER_TIER_POS) ?? "";
+  const [a, b] = raw.split(".").map(Number);
+  if (!Number.isInteger(a) || !Number.isInteger(b)) {
+    throw new Error(`${stream} message ${m.seq} on ${m.subject} has no valid ${HEADER_TIER_POS} header`);
+  }
+  return { pos: [a, b], seq: m.seq };
+}

@@ -1,0 +1,163 @@
+// PartitionRunner: one owned partition — consumes orders.<p> from ORDERS in sequence order,
+// applies each message to the partition's state, and publishes what it produced (tier changes
+// to TIER_EVENTS, bad input to ORDERS_DLQ) through the partition's Outbox.
+//
+// State is rebuilt from the log: the runner replays orders.<p> from the start; tier changes
+// and dead letters at or before the last position their streams already hold are not
+// published again, so a restart never doubles them.
+
+import type { ConsumerMessages, JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import {
+  dlqSubject,
+  HEADER_DLQ_DETAIL,
+  HEADER_DLQ_ITEM,
+  HEADER_DLQ_REASON,
+  HEADER_DLQ_SOURCE_SEQ,
+  ordersSubject,
+  STREAM_ORDERS,
+  STREAM_ORDERS_DLQ,
+  STREAM_TIER_EVENTS,
+  tierPartitionFilter,
+  tierSubject,
+} from "../proto/names.ts";
+import { OrderReader } from "../proto/reader.ts";
+import { TIERS } from "../proto/types.ts";
+import { applyMessage, type Change, type DeadLetter } from "./apply-message.ts";
+import type { Config } from "./config.ts";
+import type { EngineCounters } from "./counters.ts";
+import type { Logger } from "./log.ts";
+import { isAfter, Outbox, type Position, recoverPosition } from "./outbox.ts";
+import { PartitionState } from "./state/partition-state.ts";
+
+const CONSUME_BATCH_MESSAGES = 256;
+const encoder = new TextEncoder();
+
+export interface RunnerDeps {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  config: Config;
+  counters: EngineCounters;
+  log: Logger;
+}
+
+export class PartitionRunner {
+  readonly state: PartitionState;
+  private readonly reader: OrderReader;
+  private readonly outbox: Outbox;
+  /** Last ORDERS sequence applied. */
+  lastSeq = 0;
+  /** Highest TIER_EVENTS sequence stored for this partition. */
+  tierSeq = 0;
+  caughtUp = false;
+  private tierPublished: Position = [0, -1];
+  private dlqPublished: Position = [0, -1];
+  private messages: ConsumerMessages | null = null;
+  private loopDone: Promise<void> = Promise.resolve();
+  private caughtUpWaiters: (() => void)[] = [];
+
+  constructor(
+    readonly partition: number,
+    private readonly deps: RunnerDeps,
+  ) {
+    this.state = new PartitionState(deps.config, partition);
+    this.reader = new OrderReader(deps.config.lineNames);
+    this.outbox = new Outbox(deps.js, deps.log, deps.config.tierPublishInFlightMax);
+  }
+
+  async start(): Promise<void> {
+    const { js, jsm } = this.deps;
+    const p = this.partition;
+    const tier = await recoverPosition(jsm, STREAM_TIER_EVENTS, tierPartitionFilter(p));
+    this.tierPublished = tier.pos;
+    this.tierSeq = tier.seq;
+    this.dlqPublished = (await recoverPosition(jsm, STREAM_ORDERS_DLQ, dlqSubject(p))).pos;
+    const consumer = await js.consumers.get(STREAM_ORDERS, {
+      filter_subjects: ordersSubject(p),
+      deliver_policy: "by_start_sequence" as never,
+      opt_start_seq: this.lastSeq + 1,
+    });
+    const info = await consumer.info(true);
+    if (info.num_pending === 0) this.markCaughtUp();
+    this.messages = await consumer.consume({ max_messages: CONSUME_BATCH_MESSAGES });
+    this.loopDone = this.loop(this.messages);
+  }
+
+  /** Resolves once the partition has applied everything that was in the log when it started. */
+  whenCaughtUp(): Promise<void> {
+    if (this.caughtUp) return Promise.resolve();
+    return new Promise((resolve) => this.caughtUpWaiters.push(resolve));
+  }
+
+  /** Resolves when every change produced before the call is stored. */
+  published(): Promise<void> {
+    return this.outbox.flushed();
+  }
+
+  async stop(): Promise<void> {
+    await this.messages?.close();
+    await this.loopDone;
+    await this.outbox.drained();
+    this.outbox.stop();
+  }
+
+  private async loop(messages: ConsumerMessages): Promise<void> {
+    const { counters, log } = this.deps;
+    for await (const m of messages) {
+      if (m.seq <= this.lastSeq) continue; // a redelivery: applied already
+      const storedMs = Math.floor(m.info.timestampNanos / 1e6);
+      const r = applyMessage(this.state, this.reader, m.data, storedMs);
+      this.lastSeq = m.seq;
+      counters.messages++;
+      counters.eventsApplied += r.applied;
+      counters.duplicates += r.duplicates;
+      for (const d of r.deadLetters) this.deadLetter(m.seq, d);
+      for (let k = 0; k < r.changes.length; k++) this.tierChange(m.seq, k, r.changes[k]);
+      if (m.info.pending === 0) this.markCaughtUp();
+      if (this.outbox.full) await this.outbox.room();
+    }
+    log.info(`partition ${this.partition} stopped at orders seq ${this.lastSeq}`);
+  }
+
+  private tierChange(orderSeq: number, k: number, c: Change): void {
+    this.deps.counters.tierChanges++;
+    if (!isAfter([orderSeq, k], this.tierPublished)) return; // stored before a restart
+    const p = this.partition;
+    const body = { member: c.member, from: TIERS[c.from], to: TIERS[c.to], score: c.score, ts: c.ts, cause: c.cause };
+    this.outbox.push({
+      subject: tierSubject(p, c.member),
+      data: encoder.encode(JSON.stringify(body)),
+      msgId: `t.${p}.${orderSeq}.${k}`,
+      pos: `${orderSeq}.${k}`,
+      onStored: (seq) => {
+        if (seq > this.tierSeq) this.tierSeq = seq;
+      },
+    });
+  }
+
+  private deadLetter(orderSeq: number, d: DeadLetter): void {
+    const { counters } = this.deps;
+    counters.deadLetters++;
+    counters.deadLettersByCode[d.code]++;
+    const k = d.item + 1; // the whole message (item −1) is position 0
+    if (!isAfter([orderSeq, k], this.dlqPublished)) return;
+    const p = this.partition;
+    this.outbox.push({
+      subject: dlqSubject(p),
+      data: d.bytes.slice(),
+      msgId: `d.${p}.${orderSeq}.${k}`,
+      pos: `${orderSeq}.${k}`,
+      headers: {
+        [HEADER_DLQ_REASON]: d.code,
+        [HEADER_DLQ_DETAIL]: d.item < 0 ? "whole message" : `item ${d.item}`,
+        [HEADER_DLQ_SOURCE_SEQ]: String(orderSeq),
+        [HEADER_DLQ_ITEM]: String(d.item),
+      },
+    });
+  }
+
+  private markCaughtUp(): void {
+    if (this.caughtUp) return;
+    this.caughtUp = true;
+    for (const w of this.caughtUpWaiters.splice(0)) w();
+  }
+}

@@ -1,0 +1,28 @@
+// Subjects, streams and buckets of the contract (CONTRACT.md v1, "NATS").
+
+export const STREAM_ORDERS = "ORDERS";
+export const STREAM_ORDERS_DLQ = "ORDERS_DLQ";
+export const STREAM_TIER_EVENTS = "TIER_EVENTS";
+export const STREAM_CLAIMS = "CLAIMS";
+export const BUCKET_BENEFITS = "BENEFITS";
+export const SERVICE_NAME = "tierstream";
+
+export const PARTITIONS_DEFAULT = 64;
+
+export const ordersSubject = (partition: number): string => `orders.${partition}`;
+export const dlqSubject = (partition: number): string => `dlq.orders.${partition}`;
+export const tierSubject = (partition: number, member: number): string => `tier.${partition}.${member}`;
+export const tierPartitionFilter = (partition: number): string => `tier.${partition}.>`;
+export const scoreSubject = (partition: number, member: number): string => `score.${partition}.${member}`;
+export const claimsSubject = (partition: number, member: number): string => `claims.${partition}.${member}`;
+export const memberRequestSubject = (partition: number): string => `tierstream.member.${partition}`;
+export const eligibilityRequestSubject = (partition: number): string => `tierstream.elig.${partition}`;
+export const claimRequestSubject = (partition: number): string => `tierstream.claim.${partition}`;
+
+/** Headers the engine writes. */
+export const HEADER_MSG_ID = "Nats-Msg-Id";
+export const HEADER_DLQ_REASON = "Tierstream-Reason";
+export const HEADER_DLQ_DETAIL = "Tierstream-Detail";
+export const HEADER_DLQ_SOURCE_SEQ = "Tierstream-Source-Seq";
+export const HEADER_DLQ_ITEM = "Tierstream-Item";
+export const HEADER_TIER_POS = "Tierstream-Pos";
