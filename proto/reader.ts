@@ -111,11 +111,10 @@ export class OrderReader {
     this.itemsLeft--;
     this.index++;
     const start = this.pos;
-    const itemEnd = skipValue(this.buf, start, this.end); // begin() proved the message whole
     this.itemStart = start;
-    this.itemEnd = itemEnd;
-    this.pos = itemEnd;
+    // readItem walks the whole item and sets itemEnd; begin() proved the message whole.
     this.error = this.readItem(start);
+    this.pos = this.itemEnd;
     return true;
   }
 
@@ -136,11 +135,15 @@ export class OrderReader {
       let n = b & 0x0f;
       if (b === 0xdc) (n = this.view.getUint16(p)), (p += 2);
       else if (b === 0xdd) (n = this.view.getUint32(p)), (p += 4);
-      if (n !== 6 && n !== 7) return "bad_shape";
+      if (n !== 6 && n !== 7) {
+        this.itemEnd = skipValue(buf, start, this.end);
+        return "bad_shape";
+      }
       for (let f = 0; f < n; f++) {
         p = this.readField(f, p);
         if (f === F_KIND) kindCode = state[F_KIND] === PRESENT ? this.kind : KIND_BAD;
       }
+      this.itemEnd = p;
       if (kindCode === ITEM_TICK) return "bad_shape"; // a tick is a map {kind, ts}
     } else if ((b >= 0x80 && b <= 0x8f) || b === 0xde || b === 0xdf) {
       let n = b & 0x0f;
@@ -160,6 +163,7 @@ export class OrderReader {
           if (field === F_KIND) kindCode = state[F_KIND] === PRESENT ? this.kind : KIND_BAD;
         }
       }
+      this.itemEnd = p;
       if (kindCode === ITEM_TICK) {
         if (unknownKey || (keysSeen & ~((1 << F_KIND) | (1 << F_TS))) !== 0) {
           return "bad_shape";
@@ -170,6 +174,7 @@ export class OrderReader {
       }
       if (unknownKey) return "bad_shape";
     } else {
+      this.itemEnd = skipValue(buf, start, this.end);
       return "bad_shape";
     }
     // The order of these checks is validateOrder's, so both report the same first fault.
@@ -204,19 +209,20 @@ export class OrderReader {
   /** Reads the value at `p` as field `f`, sets its state; returns the position after it. */
   private readField(f: number, p: number): number {
     const buf = this.buf;
-    const next = skipValue(buf, p, this.end);
     const state = this.state;
     if (f === F_ID || f === F_LINE || f === F_KIND) {
       const b = buf[p];
-      let len = -1;
-      let s = p + 1;
-      if (b >= 0xa0 && b <= 0xbf) len = b & 0x1f;
+      let len: number;
+      let s: number;
+      if (b >= 0xa0 && b <= 0xbf) (len = b & 0x1f), (s = p + 1);
       else if (b === 0xd9) (len = buf[p + 1]), (s = p + 2);
       else if (b === 0xda) (len = this.view.getUint16(p + 1)), (s = p + 3);
       else if (b === 0xdb) (len = this.view.getUint32(p + 1)), (s = p + 5);
-      if (len < 0) {
+      else {
         state[f] = INVALID;
-      } else if (f === F_ID) {
+        return skipValue(buf, p, this.end);
+      }
+      if (f === F_ID) {
         state[f] = len > 0 && idBytesAfterDecoding(buf, s, len) <= ORDER_ID_BYTES_MAX ? PRESENT : INVALID;
         this.idStart = s;
         this.idLength = len;
@@ -237,9 +243,9 @@ export class OrderReader {
         else if (bytesEqual(buf, s, len, KIND_TICK)) this.kind = ITEM_TICK;
         else state[f] = INVALID;
       }
-      return next;
+      return s + len;
     }
-    if (f === F_ORDER_TS && buf[p] === 0xc0) return next; // nil: absent
+    if (f === F_ORDER_TS && buf[p] === 0xc0) return p + 1; // nil: absent
     const v = this.readInteger(p);
     let ok: boolean;
     if (f === F_MEMBER) ok = v >= 1;
@@ -252,41 +258,58 @@ export class OrderReader {
       else if (f === F_TS) this.ts = v;
       else this.orderTs = v;
     }
-    return next;
+    return this.intEnd >= 0 ? this.intEnd : skipValue(buf, p, this.end);
   }
+
+  /** Set by readInteger: the position after a number it read, or −1 for a non-number. */
+  private intEnd = -1;
 
   /** An integral number 0 … 2^53−1 at `p`, or −1 for anything else (negatives included). */
   private readInteger(p: number): number {
     const buf = this.buf;
     const view = this.view;
     const b = buf[p];
-    if (b <= 0x7f) return b;
+    if (b <= 0x7f) {
+      this.intEnd = p + 1;
+      return b;
+    }
     switch (b) {
       case 0xcc:
+        this.intEnd = p + 2;
         return buf[p + 1];
       case 0xcd:
+        this.intEnd = p + 3;
         return view.getUint16(p + 1);
       case 0xce:
+        this.intEnd = p + 5;
         return view.getUint32(p + 1);
       case 0xcf: {
+        this.intEnd = p + 9;
         const hi = view.getUint32(p + 1);
         return hi < 0x200000 ? hi * TWO_POW_32 + view.getUint32(p + 5) : -1;
       }
       case 0xd0:
+        this.intEnd = p + 2;
         return view.getInt8(p + 1) >= 0 ? view.getInt8(p + 1) : -1;
       case 0xd1:
+        this.intEnd = p + 3;
         return view.getInt16(p + 1) >= 0 ? view.getInt16(p + 1) : -1;
       case 0xd2:
+        this.intEnd = p + 5;
         return view.getInt32(p + 1) >= 0 ? view.getInt32(p + 1) : -1;
       case 0xd3: {
+        this.intEnd = p + 9;
         const hi = view.getInt32(p + 1);
         return hi >= 0 && hi < 0x200000 ? hi * TWO_POW_32 + view.getUint32(p + 5) : -1;
       }
       case 0xca:
+        this.intEnd = p + 5;
         return integral(view.getFloat32(p + 1));
       case 0xcb:
+        this.intEnd = p + 9;
         return integral(view.getFloat64(p + 1));
       default:
+        this.intEnd = -1;
         return -1;
     }
   }

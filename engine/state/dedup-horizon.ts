@@ -61,6 +61,29 @@ export class DedupHorizon {
     }
   }
 
+  /** Adds the fingerprint unless present; returns false (and adds nothing) when present. One probe. */
+  addIfAbsent(hi: number, lo: number, seenAt: number): boolean {
+    const mask = this.indexMask;
+    let i = slotOf(hi, lo) & mask;
+    for (; ; i = (i + 1) & mask) {
+      const ringSlot = this.index[i];
+      if (ringSlot === EMPTY) break;
+      if (this.fpHi[ringSlot] === hi && this.fpLo[ringSlot] === lo) return false;
+    }
+    if (this.size === this.ringMask + 1) {
+      this.add(hi, lo, seenAt); // grows and re-indexes
+      return true;
+    }
+    // The caller passes the partition clock, which never goes back: the ring stays in seenAt order.
+    const slot = this.head & this.ringMask;
+    this.fpHi[slot] = hi;
+    this.fpLo[slot] = lo;
+    this.seenAt[slot] = seenAt;
+    this.head++;
+    this.index[i] = slot;
+    return true;
+  }
+
   add(hi: number, lo: number, seenAt: number): void {
     console.assert(this.size === 0 || seenAt >= this.seenAt[(this.head - 1) & this.ringMask], "seenAt went back");
     if (this.size === this.ringMask + 1) this.grow();

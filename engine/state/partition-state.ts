@@ -108,9 +108,9 @@ export class PartitionState {
   ): number {
     const now = ts > this.clock ? ts : this.clock;
     this.dedup.expire(now);
-    if (this.dedup.has(fpHi, fpLo)) return DUPLICATE;
+    // seenAt is the clock after this order applies, which is `now`.
+    if (!this.dedup.addIfAbsent(fpHi, fpLo, now)) return DUPLICATE;
     this.advanceClock(ts);
-    this.dedup.add(fpHi, fpLo, this.clock);
 
     const milli = this.lineMilli[line];
     let points = Math.floor((amount * milli) / 100000);

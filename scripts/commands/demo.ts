@@ -1,0 +1,136 @@
+// `tierstream demo`: a local NATS, an engine, and an order simulator; prints tier changes
+// as they happen and a status line every few seconds.
+
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { loadConfigFile } from "../../engine/config.ts";
+import { Engine } from "../../engine/engine.ts";
+import { consoleLogger } from "../../engine/log.ts";
+import { memberView } from "../../engine/member-view.ts";
+import { OrderGenerator } from "../../loadtest/population.ts";
+import { encodeOrders, ensureStreams, type Order, ordersSubject, partitionOf, TIERS } from "../../proto/index.ts";
+import { startNatsServer } from "../nats-server.ts";
+import { type Command, natsUrlOf, numberFlag, parseFlags, untilSignal } from "./command.ts";
+
+const PUBLISH_INTERVAL_MS = 100;
+const STATUS_INTERVAL_MS = 5000;
+const CHANGES_SHOWN_PER_SECOND_MAX = 20;
+
+export const demoCommand: Command = {
+  name: "demo",
+  summary: "start NATS, an engine and simulated orders; watch tiers move live",
+  help: `usage: tierstream demo [flags]
+
+Starts a local nats-server (JetStream in a temporary folder), an engine owning every
+partition, and a simulator publishing orders from a realistic population: popular and quiet
+members (Zipf), five business lines, log-normal amounts, a few refunds. Prints each tier
+change as it happens and a status line every 5 s. Ctrl-C stops everything and cleans up.
+
+flags:
+  --rate N            orders per second                       [default 2000]
+  --members N         members in the simulated population     [default 20000]
+  --seconds N         stop after N seconds (0: run until Ctrl-C) [default 0]
+  --seed N            simulator seed                          [default 1]
+  --nats URL          use this NATS server instead of starting one [env NATS_URL]
+  --config FILE       engine rules (JSON)                     [env TIERSTREAM_CONFIG]`,
+
+  async run(argv) {
+    const { flags } = parseFlags(argv, {
+      rate: { type: "string" },
+      members: { type: "string" },
+      seconds: { type: "string" },
+      seed: { type: "string" },
+      nats: { type: "string" },
+      config: { type: "string" },
+    });
+    const ratePerSec = numberFlag(flags, "rate", 2000, 1, 1_000_000);
+    const members = numberFlag(flags, "members", 20_000, 1, 100_000_000);
+    const seconds = numberFlag(flags, "seconds", 0, 0, 86_400);
+    const seed = numberFlag(flags, "seed", 1, 0, 2 ** 32 - 1);
+    const config = await loadConfigFile((flags.config as string | undefined) ?? process.env.TIERSTREAM_CONFIG);
+
+    const server = flags.nats || process.env.NATS_URL ? null : await startNatsServer();
+    const natsUrl = server?.url ?? natsUrlOf(flags.nats);
+    console.log(`NATS_URL=${natsUrl}${server ? `   (JetStream in ${server.storeDir})` : ""}`);
+
+    const engine = await Engine.start({ natsUrl, config, log: consoleLogger("engine") });
+    await engine.whenCaughtUp();
+    const nc = await connect({ servers: natsUrl, name: "tierstream-demo" });
+    await ensureStreams(await jetstreamManager(nc));
+    const js = jetstream(nc);
+
+    // Tier changes, live from the subjects the engine publishes them on.
+    let shownThisSecond = 0;
+    let hiddenChanges = 0;
+    const showReset = setInterval(() => {
+      if (hiddenChanges > 0) console.log(`  … and ${hiddenChanges} more tier changes in the last second`);
+      shownThisSecond = hiddenChanges = 0;
+    }, 1000);
+    const sub = nc.subscribe("tier.>");
+    void (async () => {
+      for await (const m of sub) {
+        const c = m.json() as { member: number; from: string; to: string; score: number; cause: string };
+        if (shownThisSecond++ >= CHANGES_SHOWN_PER_SECOND_MAX) {
+          hiddenChanges++;
+          continue;
+        }
+        const arrow = TIERS.indexOf(c.to as never) > TIERS.indexOf(c.from as never) ? "▲" : "▼";
+        console.log(`${arrow} member ${String(c.member).padStart(9)}  ${c.from.padEnd(13)} → ${c.to.padEnd(13)} score ${String(c.score).padStart(6)}  (${c.cause})`);
+      }
+    })();
+
+    // The simulator: event time follows the wall clock.
+    const generator = new OrderGenerator({ seed, members, startTs: Date.now(), ratePerSec });
+    let published = 0;
+    let publishing = false;
+    const startedMs = Date.now();
+    const publisher = setInterval(async () => {
+      if (publishing) return; // the last round is still waiting for acks: skip, do not pile up
+      publishing = true;
+      const due = Math.floor(((Date.now() - startedMs) * ratePerSec) / 1000) - published;
+      const byPartition = new Map<number, Order[]>();
+      for (let i = 0; i < due; i++) {
+        const o = generator.next();
+        const p = partitionOf(o.member, config.partitions);
+        let batch = byPartition.get(p);
+        if (!batch) byPartition.set(p, (batch = []));
+        batch.push(o);
+      }
+      await Promise.all([...byPartition].map(([p, batch]) => js.publish(ordersSubject(p), encodeOrders(batch))));
+      published += due;
+      publishing = false;
+    }, PUBLISH_INTERVAL_MS);
+
+    let lastApplied = 0;
+    const status = setInterval(() => {
+      const perTier = new Array<number>(TIERS.length).fill(0);
+      let memberCount = 0;
+      for (const r of engine.runners.values()) {
+        memberCount += r.state.memberCount;
+        for (let i = 0; i < r.state.memberCount; i++) perTier[r.state.tier[i]]++;
+      }
+      const applied = engine.counters.eventsApplied;
+      const rate = Math.round(((applied - lastApplied) * 1000) / STATUS_INTERVAL_MS);
+      lastApplied = applied;
+      const tiers = TIERS.map((t, i) => `${t} ${perTier[i]}`).join(", ");
+      console.log(`— ${rate} orders/s applied, ${memberCount} members (${tiers}), ${engine.counters.tierChanges} tier changes, ${engine.counters.deadLetters} dead letters`);
+      const top = generator.memberOfRank(1);
+      const runner = engine.runners.get(partitionOf(top, config.partitions));
+      if (runner) {
+        const v = memberView(runner.state, top, runner.tierSeq);
+        console.log(`  most active member ${top}: ${v.tier}, score ${v.score}, lines ${JSON.stringify(v.lines)}`);
+      }
+    }, STATUS_INTERVAL_MS);
+
+    const stopAfter = seconds > 0 ? Bun.sleep(seconds * 1000).then(() => "time") : new Promise<string>(() => {});
+    const why = await Promise.race([untilSignal(), stopAfter]);
+    console.log(`stopping (${why})`);
+    for (const t of [publisher, status, showReset]) clearInterval(t);
+    while (publishing) await Bun.sleep(10);
+    await engine.stop();
+    sub.unsubscribe();
+    await nc.close();
+    await server?.cleanup();
+    return 0;
+  },
+};
