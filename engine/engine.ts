@@ -11,6 +11,7 @@ import { consoleLogger, type Logger } from "./log.ts";
 import { startMemberService } from "./member-service.ts";
 import { PartitionRunner } from "./partition-runner.ts";
 import { Ticker } from "./ticker.ts";
+import { Interest } from "./interest.ts";
 
 export interface EngineOptions {
   natsUrl: string;
@@ -29,6 +30,10 @@ export class Engine {
   readonly counters = new EngineCounters();
   readonly runners = new Map<number, PartitionRunner>();
   private ticker: Ticker | null = null;
+  private interest: Interest | null = null;
+  private rateTimer: ReturnType<typeof setInterval> | null = null;
+  /** Events applied in the last full second. */
+  eventsPerSec = 0;
   private service: Service | null = null;
   private stopping: Promise<void> | null = null;
 
@@ -63,7 +68,7 @@ export class Engine {
     await ensureStreams(jsm, { replicas: this.options.replicas });
     const owned = this.options.partitions ?? [...Array(config.partitions).keys()];
     for (const p of owned) {
-      this.runners.set(p, new PartitionRunner(p, { js, jsm, config, counters: this.counters, log: this.log }));
+      this.runners.set(p, new PartitionRunner(p, { nc: this.nc, js, jsm, config, counters: this.counters, log: this.log }));
     }
     await Promise.all([...this.runners.values()].map((r) => r.start()));
     this.service = await startMemberService({
@@ -72,9 +77,18 @@ export class Engine {
       partitions: config.partitions,
       counters: this.counters,
       engineId: this.options.name ?? `engine-${process.pid}`,
+      eventsPerSec: () => this.eventsPerSec,
     });
-    this.ticker = new Ticker(js, this.runners, config.tickIntervalMs, this.options.now ?? Date.now, this.log);
+    let lastApplied = this.counters.eventsApplied;
+    this.rateTimer = setInterval(() => {
+      this.eventsPerSec = this.counters.eventsApplied - lastApplied;
+      lastApplied = this.counters.eventsApplied;
+    }, 1000);
+    const now = this.options.now ?? Date.now;
+    this.ticker = new Ticker(js, this.runners, config.tickIntervalMs, now, this.log);
     this.ticker.start();
+    this.interest = new Interest(this.nc, new Map([...this.runners].map(([p, r]) => [p, r.scoreFeed])), now, this.log);
+    this.interest.start();
     this.log.info(`owns ${owned.length} of ${config.partitions} partitions; replaying`);
   }
 
@@ -92,6 +106,8 @@ export class Engine {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.ticker?.stop();
+      this.interest?.stop();
+      if (this.rateTimer) clearInterval(this.rateTimer);
       await this.service?.stop().catch(() => {});
       await Promise.all([...this.runners.values()].map((r) => r.stop()));
       await this.nc.drain().catch(() => {});

@@ -5,14 +5,14 @@
 
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Service, type ServiceMsg, Svcm } from "@nats-io/services";
-import { memberRequestSubject, SERVICE_NAME } from "../proto/names.ts";
+import { ENGINE_STATS_SUBJECT, memberRequestSubject, SERVICE_NAME } from "../proto/names.ts";
+import { TIERS } from "../proto/types.ts";
 import { partitionOf } from "../proto/partition.ts";
 import { MEMBER_MAX } from "../proto/types.ts";
 import type { EngineCounters } from "./counters.ts";
 import { memberView } from "./member-view.ts";
 import type { PartitionRunner } from "./partition-runner.ts";
 
-export const ENGINE_STATS_SUBJECT = "tierstream.engine.stats";
 const QUEUE = "tierstream";
 const decoder = new TextDecoder();
 
@@ -53,6 +53,8 @@ export interface ServiceDeps {
   partitions: number;
   counters: EngineCounters;
   engineId: string;
+  /** Events applied per second, over the last second. */
+  eventsPerSec: () => number;
 }
 
 export async function startMemberService(deps: ServiceDeps): Promise<Service> {
@@ -76,17 +78,34 @@ export async function startMemberService(deps: ServiceDeps): Promise<Service> {
     queue: "", // every engine answers
     handler: (err, msg) => {
       if (err) return;
-      const partitions = [...deps.runners.entries()].map(([p, r]) => ({
-        partition: p,
-        members: r.state.memberCount,
-        lastSeq: r.lastSeq,
-        caughtUp: r.caughtUp,
-        clock: r.state.clock,
-      }));
-      msg.respond(JSON.stringify({ engine: deps.engineId, counters: deps.counters.snapshot(), partitions }));
+      msg.respond(JSON.stringify(engineStats(deps)));
     },
   });
   return svc;
+}
+
+export interface EngineStats {
+  engine: string;
+  counters: ReturnType<EngineCounters["snapshot"]>;
+  eventsPerSec: number;
+  membersPerTier: Record<string, number>;
+  partitions: { partition: number; members: number; lastSeq: number; caughtUp: boolean; clock: number }[];
+}
+
+function engineStats(deps: ServiceDeps): EngineStats {
+  const perTier = new Array<number>(TIERS.length).fill(0);
+  const partitions = [...deps.runners.entries()].map(([p, r]) => {
+    const { state } = r;
+    for (let i = 0; i < state.memberCount; i++) perTier[state.tier[i]]++;
+    return { partition: p, members: state.memberCount, lastSeq: r.lastSeq, caughtUp: r.caughtUp, clock: state.clock };
+  });
+  return {
+    engine: deps.engineId,
+    counters: deps.counters.snapshot(),
+    eventsPerSec: deps.eventsPerSec(),
+    membersPerTier: Object.fromEntries(TIERS.map((t, i) => [t, perTier[i]])),
+    partitions,
+  };
 }
 
 async function answerMember(msg: ServiceMsg, p: number, runner: PartitionRunner, partitions: number): Promise<void> {

@@ -7,12 +7,14 @@
 // published again, so a restart never doubles them.
 
 import type { ConsumerMessages, JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
 import {
   dlqSubject,
   HEADER_DLQ_DETAIL,
   HEADER_DLQ_ITEM,
   HEADER_DLQ_REASON,
   HEADER_DLQ_SOURCE_SEQ,
+  liveTierSubject,
   ordersSubject,
   STREAM_ORDERS,
   STREAM_ORDERS_DLQ,
@@ -27,12 +29,14 @@ import type { Config } from "./config.ts";
 import type { EngineCounters } from "./counters.ts";
 import type { Logger } from "./log.ts";
 import { isAfter, Outbox, type Position, recoverPosition } from "./outbox.ts";
+import { ScoreFeed } from "./score-feed.ts";
 import { PartitionState } from "./state/partition-state.ts";
 
 const CONSUME_BATCH_MESSAGES = 256;
 const encoder = new TextEncoder();
 
 export interface RunnerDeps {
+  nc: NatsConnection;
   js: JetStreamClient;
   jsm: JetStreamManager;
   config: Config;
@@ -42,6 +46,7 @@ export interface RunnerDeps {
 
 export class PartitionRunner {
   readonly state: PartitionState;
+  readonly scoreFeed: ScoreFeed;
   private readonly reader: OrderReader;
   private readonly outbox: Outbox;
   /** Last ORDERS sequence applied. */
@@ -60,6 +65,7 @@ export class PartitionRunner {
     private readonly deps: RunnerDeps,
   ) {
     this.state = new PartitionState(deps.config, partition);
+    this.scoreFeed = new ScoreFeed(deps.nc, partition, deps.config.lineNames);
     this.reader = new OrderReader(deps.config.lineNames);
     this.outbox = new Outbox(deps.js, deps.log, deps.config.tierPublishInFlightMax);
   }
@@ -78,6 +84,7 @@ export class PartitionRunner {
     });
     const info = await consumer.info(true);
     if (info.num_pending === 0) this.markCaughtUp();
+
     this.messages = await consumer.consume({ max_messages: CONSUME_BATCH_MESSAGES });
     this.loopDone = this.loop(this.messages);
   }
@@ -130,6 +137,8 @@ export class PartitionRunner {
       pos: `${orderSeq}.${k}`,
       onStored: (seq) => {
         if (seq > this.tierSeq) this.tierSeq = seq;
+        // Live feeds get it now, with its seq; a replay from TIER_EVENTS fills any gap.
+        this.deps.nc.publish(liveTierSubject(p, c.member), JSON.stringify({ type: "tier", ...body, seq }));
       },
     });
   }
@@ -158,6 +167,8 @@ export class PartitionRunner {
   private markCaughtUp(): void {
     if (this.caughtUp) return;
     this.caughtUp = true;
+    // Score ticks are for live changes only, not for a replay of history.
+    this.state.scoreSink = this.scoreFeed;
     for (const w of this.caughtUpWaiters.splice(0)) w();
   }
 }

@@ -19,6 +19,16 @@ export const memberRequestSubject = (partition: number): string => `tierstream.m
 export const eligibilityRequestSubject = (partition: number): string => `tierstream.elig.${partition}`;
 export const claimRequestSubject = (partition: number): string => `tierstream.claim.${partition}`;
 
+/** Every engine answers: its partitions, members per tier, counters (see engine/member-service.ts). */
+export const ENGINE_STATS_SUBJECT = "tierstream.engine.stats";
+
+/** Gateways announce the members they watch here (core NATS; leases, see engine/interest). */
+export const interestSubject = (partition: number): string => `tierstream.interest.${partition}`;
+/** An engine that starts asks every gateway to announce its interest again. */
+export const INTEREST_RESYNC_SUBJECT = "tierstream.interest.resync";
+/** Tier changes with their TIER_EVENTS seq, published by the engine once stored (core NATS). */
+export const liveTierSubject = (partition: number, member: number): string => `live.tier.${partition}.${member}`;
+
 /** Headers the engine writes. */
 export const HEADER_MSG_ID = "Nats-Msg-Id";
 export const HEADER_DLQ_REASON = "Tierstream-Reason";

@@ -217,3 +217,50 @@ describe("engine restarts and split ownership", () => {
     await c.close();
   });
 });
+
+describe("engine live feeds: interest leases, score ticks, live tier changes", () => {
+  const nats = useNatsServer();
+
+  test("score ticks only for watched members, coalesced, and they stop when the lease lapses", async () => {
+    const { interestSubject, liveTierSubject, scoreSubject } = await import("../proto/index.ts");
+    const c = await client(nats.url);
+    const engine = await startEngine(nats.url);
+    const watched = 5150;
+    const unwatched = 5151;
+    const pw = partitionOf(watched, 64);
+    const pu = partitionOf(unwatched, 64);
+    const frames: { subject: string; body: Record<string, unknown> }[] = [];
+    for (const subject of [scoreSubject(pw, watched), scoreSubject(pu, unwatched), liveTierSubject(pw, watched)]) {
+      c.nc.subscribe(subject, {
+        callback: (_e, m) => {
+          frames.push({ subject: m.subject, body: m.json() });
+        },
+      });
+    }
+    c.nc.publish(interestSubject(pw), JSON.stringify({ gateway: "test", leaseMs: 1500, members: [watched] }));
+    await c.nc.flush();
+    await Bun.sleep(50);
+    // Three orders in one message: one coalesced score tick (+250), one live tier change.
+    await publishOrders(c.js, [paid("w1", watched, 10_000), paid("w2", watched, 10_000, T + 1), paid("w3", watched, 5_000, T + 2)]);
+    await publishOrders(c.js, [paid("u1", unwatched, 50_000)]);
+    await eventually(() => frames.some((f) => f.subject.startsWith("live.")), "the live tier change");
+    await Bun.sleep(250);
+    const scores = frames.filter((f) => f.subject.startsWith("score."));
+    expect(scores).toEqual([
+      { subject: scoreSubject(pw, watched), body: { type: "score", member: watched, score: 250, delta: 250, line: "taobao", ts: T + 2 } },
+    ]);
+    const live = frames.find((f) => f.subject.startsWith("live."))!;
+    expect(live.body).toMatchObject({ type: "tier", member: watched, from: "bronze", to: "silver", score: 200, cause: "w2" });
+    const stored = await readTierChanges(c.nc, `tier.${pw}.${watched}`);
+    expect(live.body.seq).toBe(stored[0].seq);
+
+    await Bun.sleep(2600); // the lease (1.5 s) lapses at the next sweep
+    const before = frames.length;
+    await publishOrders(c.js, [paid("w4", watched, 1_000, T + 3)]);
+    await eventually(async () => (await memberViaService(c.nc, watched)).score === 260, "the last order");
+    await Bun.sleep(250);
+    expect(frames.length).toBe(before);
+    await engine.stop();
+    await c.close();
+  });
+});

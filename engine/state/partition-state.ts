@@ -12,6 +12,7 @@ import { monthIndexOf, monthStartMs } from "../calendar.ts";
 import type { Config } from "../config.ts";
 import { CellArena, CLASS_MAX, cellKey, cellLine, cellMonth } from "./cell-arena.ts";
 import { DedupHorizon } from "./dedup-horizon.ts";
+import type { ScoreSink } from "../score-feed.ts";
 
 const EMPTY = -1;
 const U32_MAX = 0xffffffff;
@@ -52,6 +53,9 @@ export class PartitionState {
   clockMonth: number;
   private monthStart: number;
   private monthEnd: number;
+
+  /** Told of every score change (live score ticks); not part of the state. */
+  scoreSink: ScoreSink | null = null;
 
   /** Changes produced since the last takeChanges(), in order. */
   private changes: StateChange[] = [];
@@ -121,16 +125,22 @@ export class PartitionState {
       const month = this.monthOf(ts);
       if (month < windowStart) return APPLIED; // a late event older than the window
       const i = this.memberIndexOrCreate(member);
+      const before = this.score[i];
       this.addPoints(i, month, line, points);
       this.tierAfterEvent(i, ts);
+      if (this.scoreSink !== null) this.scoreSink.touched(member, this.score[i], this.score[i] - before, line, ts);
     } else {
       console.assert(kind === ITEM_REFUND, "order kind is paid or refund");
       const month = this.monthOf(orderTs >= 0 ? orderTs : ts);
       if (month < windowStart) return APPLIED;
       const i = this.memberIndex(member);
       if (i === EMPTY) return APPLIED;
+      const before = this.score[i];
       this.takePoints(i, month, line, points);
       this.tierAfterEvent(i, ts);
+      if (this.scoreSink !== null && this.score[i] !== before) {
+        this.scoreSink.touched(member, this.score[i], this.score[i] - before, line, ts);
+      }
     }
     return APPLIED;
   }

@@ -1,0 +1,53 @@
+// Gateway metrics, in one prom-client registry per gateway (tests run several in a process).
+
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly httpRequests = new Counter({
+    name: "tierstream_http_requests_total",
+    help: "HTTP requests by route and status",
+    labelNames: ["route", "status"] as const,
+    registers: [this.registry],
+  });
+  readonly httpLatency = new Histogram({
+    name: "tierstream_http_request_seconds",
+    help: "HTTP request latency by route",
+    labelNames: ["route"] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly wsConnections = new Gauge({
+    name: "tierstream_ws_connections",
+    help: "open WebSocket feed connections",
+    registers: [this.registry],
+  });
+  readonly wsMembers = new Gauge({
+    name: "tierstream_ws_members_watched",
+    help: "distinct members with at least one open feed connection",
+    registers: [this.registry],
+  });
+  readonly wsFrames = new Counter({
+    name: "tierstream_ws_frames_total",
+    help: "frames sent to feed clients by type",
+    labelNames: ["type"] as const,
+    registers: [this.registry],
+  });
+  readonly wsClosed = new Counter({
+    name: "tierstream_ws_closed_total",
+    help: "feed connections closed by the gateway, by reason",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly memberCache = new Counter({
+    name: "tierstream_member_cache_total",
+    help: "member view cache lookups by result",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+  readonly ordersIngested = new Counter({
+    name: "tierstream_orders_ingested_total",
+    help: "orders accepted by POST /v1/orders",
+    registers: [this.registry],
+  });
+}
