@@ -2,7 +2,7 @@
 // Encoding and object decoding use @msgpack/msgpack; the engine's hot path reads the same
 // bytes with the allocation-free OrderReader (reader.ts) instead.
 
-import { decode, Encoder } from "@msgpack/msgpack";
+import { Decoder, type DecoderOptions, Encoder, ExtData, ExtensionCodec } from "@msgpack/msgpack";
 import { BadInputError } from "./errors.ts";
 import { BATCH_ITEMS_MAX, DEFAULT_LINES, type OrderEvent } from "./types.ts";
 import { type Validated, validateEvent } from "./validate.ts";
@@ -39,16 +39,87 @@ function fromWire(item: unknown): unknown {
   return order;
 }
 
+// The object decoder is configured to see exactly the input OrderReader sees: msgpack
+// structure only, every semantic fault left to validateEvent, per item.
+// - Strings are UTF-8 or they are not strings. @msgpack/msgpack decodes strings up to 200
+//   bytes (and every map key) with a lenient hand-written decoder that turns invalid bytes
+//   into arbitrary characters (the overlong C1 B0 61 69 64 reads as "paid"), so strings are
+//   decoded again here with the WHATWG decoder, fatal and keeping a BOM. A map key that is
+//   not valid UTF-8 (or is "__proto__", or is not a string or a number) becomes a key no
+//   field has, instead of failing the whole message.
+// - Extensions stay ExtData: the built-in timestamp decoder would throw on a bad size (a
+//   whole-message fault the reader, which skips extensions, does not see) or yield a Date.
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** A msgpack str whose bytes are not UTF-8: not a string to the validator. */
+class NotUtf8 {
+  constructor(readonly bytes: Uint8Array) {}
+}
+
+/** The key of a map entry whose key cannot name a field. */
+const UNUSABLE_KEY = "(not a UTF-8 string key)";
+
+const keyDecoder: NonNullable<DecoderOptions["keyDecoder"]> = {
+  canBeCached: () => true, // every string key comes through decode()
+  decode(bytes, offset, length) {
+    let key: string;
+    try {
+      key = strictUtf8.decode(bytes.subarray(offset, offset + length));
+    } catch {
+      return UNUSABLE_KEY;
+    }
+    return key === "__proto__" ? UNUSABLE_KEY : key;
+  },
+};
+
+const extensionCodec = new ExtensionCodec();
+extensionCodec.register({ type: -1, encode: () => null, decode: (data, type) => new ExtData(type, data) });
+
+const decoderOptions = {
+  extensionCodec,
+  keyDecoder,
+  mapKeyConverter: (key: unknown) => (typeof key === "string" || typeof key === "number" ? key : UNUSABLE_KEY),
+  useBigInt64: false,
+};
+const decoder = new Decoder(decoderOptions);
+/** The same, with str values as their raw bytes (bin values are bytes in both). */
+const rawDecoder = new Decoder({ ...decoderOptions, rawStrings: true });
+
+/**
+ * `value` with the strings the validator reads (root, items, fields: depth ≤ 2) decoded
+ * strictly from `raw`, the same tree decoded with raw strings.
+ */
+function strictStrings(value: unknown, raw: unknown, depth: number): unknown {
+  if (typeof value === "string") {
+    const bytes = raw as Uint8Array;
+    try {
+      return strictUtf8.decode(bytes);
+    } catch {
+      return new NotUtf8(bytes);
+    }
+  }
+  if (depth === 0 || typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) return value.map((v, i) => strictStrings(v, (raw as unknown[])[i], depth - 1));
+  if (Object.getPrototypeOf(value) !== Object.prototype) return value; // ExtData, bin
+  const map = value as Record<string, unknown>;
+  const rawMap = raw as Record<string, unknown>;
+  for (const key of Object.keys(map)) map[key] = strictStrings(map[key], rawMap[key], depth - 1);
+  return map;
+}
+
+const isStr = (v: unknown): boolean => typeof v === "string" || v instanceof NotUtf8;
+
 /** A message body as the list of items it carries (one item unless it is a batch). */
 function items(bytes: Uint8Array): unknown[] {
   let root: unknown;
   try {
-    root = decode(bytes, { useBigInt64: false });
+    // Throws on truncation, reserved bytes and trailing bytes after the value.
+    root = strictStrings(decoder.decode(bytes), rawDecoder.decode(bytes), 2);
   } catch (err) {
     throw new BadInputError("malformed", `not msgpack: ${(err as Error).message}`);
   }
   // An array whose first element is a string is one order tuple; any other array is a batch.
-  const isBatch = Array.isArray(root) && (root.length === 0 || typeof root[0] !== "string");
+  const isBatch = Array.isArray(root) && (root.length === 0 || !isStr(root[0]));
   const list = isBatch ? (root as unknown[]) : [root];
   if (list.length > BATCH_ITEMS_MAX) {
     throw new BadInputError("batch_too_large", `${list.length} items; at most ${BATCH_ITEMS_MAX}`);

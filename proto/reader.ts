@@ -34,7 +34,8 @@ const KIND_REFUND = new TextEncoder().encode("refund");
 const KIND_TICK = new TextEncoder().encode("tick");
 const KIND_BAD = -1;
 
-const utf8 = new TextDecoder();
+// ignoreBOM: a leading U+FEFF is part of the id, as it is to the object decoder.
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
 function bytesEqual(buf: Uint8Array, start: number, len: number, want: Uint8Array): boolean {
   if (len !== want.length) return false;
@@ -223,7 +224,7 @@ export class OrderReader {
         return skipValue(buf, p, this.end);
       }
       if (f === F_ID) {
-        state[f] = len > 0 && idBytesAfterDecoding(buf, s, len) <= ORDER_ID_BYTES_MAX ? PRESENT : INVALID;
+        state[f] = len > 0 && len <= ORDER_ID_BYTES_MAX && isUtf8(buf, s, len) ? PRESENT : INVALID;
         this.idStart = s;
         this.idLength = len;
       } else if (f === F_LINE) {
@@ -334,17 +335,40 @@ export class OrderReader {
 }
 
 /**
- * The id's length in UTF-8 bytes once decoded as a string: its byte length for ASCII (the
- * common case, no allocation); invalid UTF-8 is counted as the replacement characters a
- * decoder substitutes, as the object decoder would see it.
+ * Whether `len` bytes at `start` are well-formed UTF-8, exactly as the WHATWG decoder with
+ * `fatal` judges it (no overlongs, no surrogates, nothing above U+10FFFF, no cut sequence).
+ * An id that is not is bad_id: it could not be echoed as a `cause` string byte for byte.
  */
-function idBytesAfterDecoding(buf: Uint8Array, start: number, len: number): number {
-  for (let i = start; i < start + len; i++) {
-    if (buf[i] >= 0x80) return utf8Encoder.encode(utf8.decode(buf.subarray(start, start + len))).length;
+function isUtf8(buf: Uint8Array, start: number, len: number): boolean {
+  const end = start + len;
+  let i = start;
+  while (i < end) {
+    const b = buf[i];
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    let more: number;
+    let lo = 0x80; // the second byte's range; later bytes are 80…BF
+    let hi = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) more = 1;
+    else if (b >= 0xe0 && b <= 0xef) {
+      more = 2;
+      if (b === 0xe0) lo = 0xa0; // overlong
+      else if (b === 0xed) hi = 0x9f; // surrogates
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      more = 3;
+      if (b === 0xf0) lo = 0x90; // overlong
+      else if (b === 0xf4) hi = 0x8f; // above U+10FFFF
+    } else return false;
+    if (i + more >= end) return false; // cut short
+    const c = buf[i + 1];
+    if (c < lo || c > hi) return false;
+    for (let k = 2; k <= more; k++) if (buf[i + k] < 0x80 || buf[i + k] > 0xbf) return false;
+    i += 1 + more;
   }
-  return len;
+  return true;
 }
-const utf8Encoder = new TextEncoder();
 
 function integral(x: number): number {
   return Number.isInteger(x) && x >= 0 && x <= Number.MAX_SAFE_INTEGER ? x : -1;

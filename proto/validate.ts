@@ -18,6 +18,13 @@ const utf8 = new TextEncoder();
 const isTs = (v: unknown): v is number =>
   typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER;
 
+/** A map as a decoder or JSON.parse makes it (not an array, Date, byte array or ExtData). */
+const isPlainObject = (v: unknown): v is Record<string, unknown> => {
+  if (typeof v !== "object" || v === null) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+};
+
 export type Validated<T> = { ok: true; value: T } | { ok: false; error: BadInputError };
 
 const bad = (code: BadInputError["code"], message: string): Validated<never> => ({
@@ -27,10 +34,8 @@ const bad = (code: BadInputError["code"], message: string): Validated<never> => 
 
 /** Validates one order or tick (a plain object); `lines` are the configured business lines. */
 export function validateEvent(value: unknown, lines: readonly string[] = DEFAULT_LINES): Validated<OrderEvent> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return bad("bad_shape", "an order or tick must be a map");
-  }
-  const v = value as Record<string, unknown>;
+  if (!isPlainObject(value)) return bad("bad_shape", "an order or tick must be a map");
+  const v = value;
   if (v.kind === "tick") {
     for (const key of Object.keys(v)) {
       if (key !== "kind" && key !== "ts") return bad("bad_shape", `a tick has only kind and ts, not ${JSON.stringify(key)}`);
@@ -43,10 +48,8 @@ export function validateEvent(value: unknown, lines: readonly string[] = DEFAULT
 
 /** Validates one order (a plain object); `lines` are the configured business lines. */
 export function validateOrder(value: unknown, lines: readonly string[] = DEFAULT_LINES): Validated<Order> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return bad("bad_shape", "an order must be a map");
-  }
-  const v = value as Record<string, unknown>;
+  if (!isPlainObject(value)) return bad("bad_shape", "an order must be a map");
+  const v = value;
   for (const key of Object.keys(v)) {
     if (!ORDER_KEYS.has(key)) return bad("bad_shape", `unknown field ${JSON.stringify(key)}`);
   }

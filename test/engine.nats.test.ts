@@ -238,8 +238,7 @@ describe("engine live feeds: interest leases, score ticks, live tier changes", (
       });
     }
     c.nc.publish(interestSubject(pw), JSON.stringify({ gateway: "test", leaseMs: 1500, members: [watched] }));
-    await c.nc.flush();
-    await Bun.sleep(50);
+    await eventually(() => engine.runners.get(pw)!.scoreFeed.leases.has(watched), "the engine to hold the lease");
     // Three orders in one message: one coalesced score tick (+250), one live tier change.
     await publishOrders(c.js, [paid("w1", watched, 10_000), paid("w2", watched, 10_000, T + 1), paid("w3", watched, 5_000, T + 2)]);
     await publishOrders(c.js, [paid("u1", unwatched, 50_000)]);
