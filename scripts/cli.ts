@@ -2,9 +2,10 @@
 
 import { engineCommand } from "./commands/engine.ts";
 import { demoCommand } from "./commands/demo.ts";
+import { gatewayCommand } from "./commands/gateway.ts";
 import type { Command } from "./commands/command.ts";
 
-const COMMANDS: Command[] = [engineCommand, demoCommand];
+const COMMANDS: Command[] = [engineCommand, gatewayCommand, demoCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

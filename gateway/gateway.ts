@@ -1,0 +1,77 @@
+// Gateway: one Bun.serve process — the HTTP API (Hono) and the WebSocket feed on one port.
+// Any number run side by side behind a load balancer; they share nothing but NATS.
+
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { Server } from "bun";
+import { consoleLogger, type Logger } from "../engine/log.ts";
+import type { GatewayOptions } from "./config.ts";
+import { EngineClient } from "./engine-client.ts";
+import { FeedHub, type FeedSocketData } from "./feed/hub.ts";
+import { buildHttpApp } from "./http/app.ts";
+import { MemberCache } from "./member-cache.ts";
+import { GatewayMetrics } from "./metrics.ts";
+
+export class Gateway {
+  private constructor(
+    readonly nc: NatsConnection,
+    readonly server: Server<FeedSocketData>,
+    readonly hub: FeedHub,
+    readonly metrics: GatewayMetrics,
+    private readonly log: Logger,
+  ) {}
+
+  get url(): string {
+    return `http://${this.server.hostname}:${this.server.port}`;
+  }
+
+  get port(): number {
+    return this.server.port!;
+  }
+
+  static async start(options: GatewayOptions, log: Logger = consoleLogger("gateway")): Promise<Gateway> {
+    const nc = await connect({ servers: options.natsUrl, name: options.name, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    try {
+      const js = jetstream(nc);
+      const jsm = await jetstreamManager(nc);
+      const metrics = new GatewayMetrics();
+      const engines = new EngineClient(nc, options.partitions, options.requestTimeoutMs);
+      const cache = new MemberCache(options.memberCacheEntriesMax, options.memberCacheTtlMs, metrics);
+      const hub = new FeedHub({ options, nc, js, jsm, engines, metrics, log, onTierChange: (member) => cache.delete(member) });
+      await hub.start();
+      const app = buildHttpApp({
+        options,
+        nc,
+        js,
+        engines,
+        cache,
+        metrics,
+        feedStats: () => hub.stats(),
+        ready: () => !nc.isClosed() && nc.info !== undefined,
+      });
+      const server = Bun.serve<FeedSocketData>({
+        port: options.port,
+        hostname: options.hostname ?? "127.0.0.1",
+        fetch(req, srv) {
+          if (new URL(req.url).pathname === "/v1/feed") return hub.upgrade(req, srv);
+          return app.fetch(req);
+        },
+        websocket: hub.websocket,
+      });
+      log.info(`listening on http://${server.hostname}:${server.port} (NATS ${options.natsUrl})`);
+      return new Gateway(nc, server, hub, metrics, log);
+    } catch (err) {
+      await nc.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Stops accepting, closes feeds (clients resume elsewhere with `since`), drains NATS. */
+  async stop(): Promise<void> {
+    this.server.stop(false);
+    await this.hub.stop();
+    this.server.stop(true);
+    await this.nc.drain().catch(() => {});
+    this.log.info("stopped");
+  }
+}

@@ -1,0 +1,80 @@
+// The gateway's HTTP API (CONTRACT.md "HTTP"): one Hono app, one table of routes.
+// Every route is wrapped by `observed` (errors → `{error: {code, message}}`, metrics by route
+// pattern); an unknown path is 404 `not_found`, a known path with another method 405 with
+// `Allow`. HEAD is GET without a body (Hono).
+
+import { Hono } from "hono";
+import { Authenticator } from "./authenticator.ts";
+import type { HttpDeps } from "./deps.ts";
+import { EngineStatsSource } from "./engine-stats.ts";
+import { errorResponse } from "./errors.ts";
+import { type Observer, observed, type RouteHandler } from "./observed.ts";
+import { healthzHandler, metricsHandler, readyzHandler } from "./routes/health.ts";
+import { memberHandler } from "./routes/members.ts";
+import { ordersHandler } from "./routes/orders.ts";
+import { statsHandler } from "./routes/stats.ts";
+
+export type { HttpDeps } from "./deps.ts";
+
+type Method = "GET" | "POST" | "PUT" | "DELETE";
+
+interface Route {
+  method: Method;
+  path: string;
+  handler: RouteHandler;
+}
+
+/** Label of requests that matched no route (404, 405): one series, whatever the path. */
+const UNMATCHED = "unmatched";
+
+export function buildHttpApp(deps: HttpDeps): Hono {
+  const log = deps.log ?? { error: (msg: string) => process.stderr.write(`${new Date().toISOString()} error gateway.http ${msg}\n`) };
+  const obs: Observer = {
+    metrics: deps.metrics,
+    onInternal: (err, route) => log.error(`${route}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`),
+  };
+  const auth = new Authenticator(deps.options);
+  const engineStats = new EngineStatsSource(deps.nc, undefined, deps.now);
+
+  const routes: Route[] = [
+    { method: "GET", path: "/v1/members/:id", handler: memberHandler(deps, auth) },
+    { method: "POST", path: "/v1/orders", handler: ordersHandler(deps, auth) },
+    { method: "GET", path: "/v1/stats", handler: statsHandler(deps, auth, engineStats) },
+    { method: "GET", path: "/healthz", handler: healthzHandler },
+    { method: "GET", path: "/readyz", handler: readyzHandler(deps, engineStats) },
+    { method: "GET", path: "/metrics", handler: metricsHandler(deps) },
+  ];
+
+  const app = new Hono();
+  for (const r of routes) app.on(r.method, r.path, observed(r.path, r.handler, obs));
+
+  const allowed = routes.map((r) => ({ pattern: patternOf(r.path), method: r.method }));
+  const unmatched = observed(
+    UNMATCHED,
+    (c) => {
+      const methods: string[] = [...new Set(allowed.filter((a) => a.pattern.test(c.req.path)).map((a) => a.method))];
+      if (methods.length === 0) return errorResponse(404, "not_found", `no route ${c.req.method} ${c.req.path}`);
+      if (methods.includes("GET")) methods.push("HEAD");
+      return errorResponse(405, "method_not_allowed", `${c.req.method} is not allowed here; use ${methods.join(", ")}`, undefined, {
+        allow: methods.join(", "),
+      });
+    },
+    obs,
+  );
+  app.notFound(unmatched);
+  // A backstop: every route is already wrapped, so only Hono itself can land here.
+  app.onError((err) => {
+    obs.onInternal(err, UNMATCHED);
+    return errorResponse(500, "internal", "internal error; the gateway log has the details");
+  });
+  return app;
+}
+
+/** `/v1/members/:id` → /^\/v1\/members\/[^/]+$/ */
+function patternOf(path: string): RegExp {
+  const source = path
+    .split("/")
+    .map((seg) => (seg.startsWith(":") ? "[^/]+" : seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
+    .join("/");
+  return new RegExp(`^${source}$`);
+}

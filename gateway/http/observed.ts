@@ -1,0 +1,42 @@
+// Each route's handler is wrapped once, at start-up, with what every request needs: its
+// errors turned into the contract's error body, and one count and one latency sample under
+// the route's pattern (never the raw path: ids would make a metric per member).
+// A wrapper instead of an `app.use("*")` middleware keeps one handler per route, and Hono
+// runs a lone handler without composing a middleware chain — the member read is the hot path.
+// A handler that answers synchronously (cached member, API key) stays synchronous.
+
+import type { Context } from "hono";
+import type { GatewayMetrics } from "../metrics.ts";
+import { responseOfError } from "./errors.ts";
+
+export type RouteHandler = (c: Context) => Response | Promise<Response>;
+
+export interface Observer {
+  metrics: GatewayMetrics;
+  /** Errors the caller only sees as 500 `internal`. */
+  onInternal: (err: unknown, route: string) => void;
+}
+
+export function observed(route: string, handler: RouteHandler, obs: Observer): RouteHandler {
+  const record = (start: number, res: Response): Response => {
+    obs.metrics.httpRequests.inc({ route, status: res.status });
+    obs.metrics.httpLatency.observe({ route }, (performance.now() - start) / 1000);
+    return res;
+  };
+  const fail = (start: number, err: unknown): Response =>
+    record(start, responseOfError(err, (e) => obs.onInternal(e, route)));
+  return (c) => {
+    const start = performance.now();
+    let out: Response | Promise<Response>;
+    try {
+      out = handler(c);
+    } catch (err) {
+      return fail(start, err);
+    }
+    if (out instanceof Response) return record(start, out);
+    return out.then(
+      (res) => record(start, res),
+      (err: unknown) => fail(start, err),
+    );
+  };
+}

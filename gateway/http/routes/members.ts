@@ -1,0 +1,62 @@
+// GET /v1/members/:id — the member view, for that member's own token or a key with `read`.
+// The hot path: an API key or a remembered token, then a cache hit, answer synchronously.
+// The caller is authenticated (401) and authorized (403) before anything is looked up, so a
+// caller without the right learns nothing about the member. Concurrent misses for one member
+// share one engine request.
+
+import { authorize } from "../../auth.ts";
+import type { MemberView } from "../../engine-client.ts";
+import type { Principal } from "../../auth.ts";
+import { MEMBER_MAX } from "../../../proto/types.ts";
+import type { Authenticator } from "../authenticator.ts";
+import type { HttpDeps } from "../deps.ts";
+import { HttpError } from "../errors.ts";
+import type { RouteHandler } from "../observed.ts";
+
+const MEMBER_ID = /^[1-9][0-9]{0,15}$/;
+const VIEW_HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "private, no-store" } as const;
+
+/** A member id from a path segment: an integer 1 … 2^53−1 in plain decimal. */
+export function parseMemberId(raw: string | undefined): number {
+  const member = raw !== undefined && MEMBER_ID.test(raw) ? Number(raw) : 0;
+  if (member < 1 || member > MEMBER_MAX) throw new HttpError(400, "bad_member", "member id must be an integer 1 … 2^53−1");
+  return member;
+}
+
+export function memberHandler(deps: Pick<HttpDeps, "cache" | "engines">, auth: Authenticator): RouteHandler {
+  const inFlight = new Map<number, Promise<MemberView>>();
+
+  const fetchView = (member: number): Promise<MemberView> => {
+    let pending = inFlight.get(member);
+    if (pending === undefined) {
+      pending = deps.engines.memberView(member).then(
+        (view) => {
+          inFlight.delete(member);
+          deps.cache.set(member, view);
+          return view;
+        },
+        (err: unknown) => {
+          inFlight.delete(member);
+          throw err;
+        },
+      );
+      inFlight.set(member, pending);
+    }
+    return pending;
+  };
+
+  const answer = (view: MemberView): Response => new Response(JSON.stringify(view), { headers: VIEW_HEADERS });
+
+  const read = (principal: Principal, member: number): Response | Promise<Response> => {
+    authorize(principal, "read", member);
+    const cached = deps.cache.get(member);
+    return cached ? answer(cached) : fetchView(member).then(answer);
+  };
+
+  return (c) => {
+    const principal = auth.principal(c.req.header("authorization"));
+    const raw = c.req.param("id");
+    if (principal instanceof Promise) return principal.then((p) => read(p, parseMemberId(raw)));
+    return read(principal, parseMemberId(raw));
+  };
+}
