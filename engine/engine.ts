@@ -12,6 +12,7 @@ import { startMemberService } from "./member-service.ts";
 import { PartitionRunner } from "./partition-runner.ts";
 import { Ticker } from "./ticker.ts";
 import { Interest } from "./interest.ts";
+import { AckedPublisher } from "./acked-publisher.ts";
 
 export interface EngineOptions {
   natsUrl: string;
@@ -37,11 +38,15 @@ export class Engine {
   private service: Service | null = null;
   private stopping: Promise<void> | null = null;
 
+  private readonly publisher: AckedPublisher;
+
   private constructor(
     readonly nc: NatsConnection,
     readonly options: EngineOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.publisher = new AckedPublisher(nc);
+  }
 
   static async start(options: EngineOptions): Promise<Engine> {
     const log = options.log ?? consoleLogger("engine");
@@ -68,7 +73,7 @@ export class Engine {
     await ensureStreams(jsm, { replicas: this.options.replicas });
     const owned = this.options.partitions ?? [...Array(config.partitions).keys()];
     for (const p of owned) {
-      this.runners.set(p, new PartitionRunner(p, { nc: this.nc, js, jsm, config, counters: this.counters, log: this.log }));
+      this.runners.set(p, new PartitionRunner(p, { nc: this.nc, publisher: this.publisher, js, jsm, config, counters: this.counters, log: this.log }));
     }
     await Promise.all([...this.runners.values()].map((r) => r.start()));
     this.service = await startMemberService({
@@ -110,6 +115,7 @@ export class Engine {
       if (this.rateTimer) clearInterval(this.rateTimer);
       await this.service?.stop().catch(() => {});
       await Promise.all([...this.runners.values()].map((r) => r.stop()));
+      this.publisher.close();
       await this.nc.drain().catch(() => {});
     })();
     return this.stopping;

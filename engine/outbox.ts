@@ -7,10 +7,10 @@
 // publish is retried with backoff until it succeeds or the outbox stops; while anything is
 // unacknowledged the partition's consumption waits once `inFlightMax` is reached.
 
-import type { JetStreamClient } from "@nats-io/jetstream";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import { HEADER_TIER_POS } from "../proto/names.ts";
+import { HEADER_MSG_ID, HEADER_TIER_POS } from "../proto/names.ts";
+import type { AckedPublisher } from "./acked-publisher.ts";
 import type { Logger } from "./log.ts";
 
 export interface OutboxJob {
@@ -36,7 +36,7 @@ export class Outbox {
   publishRetries = 0;
 
   constructor(
-    private readonly js: JetStreamClient,
+    private readonly publisher: AckedPublisher,
     private readonly log: Logger,
     readonly inFlightMax: number,
   ) {}
@@ -52,7 +52,7 @@ export class Outbox {
   push(job: OutboxJob): void {
     this.inFlight++;
     this.pushedCount++;
-    void this.publish(job, 0);
+    this.publish(job, 0);
   }
 
   /** Resolves when nothing is in flight. */
@@ -80,24 +80,29 @@ export class Outbox {
     this.release();
   }
 
-  private async publish(job: OutboxJob, attempt: number): Promise<void> {
+  private publish(job: OutboxJob, attempt: number): void {
     const h = natsHeaders();
+    h.set(HEADER_MSG_ID, job.msgId);
     h.set(HEADER_TIER_POS, job.pos);
     if (job.headers) for (const [k, v] of Object.entries(job.headers)) h.set(k, v);
-    try {
-      const ack = await this.js.publish(job.subject, job.data, { msgID: job.msgId, headers: h });
-      job.onStored?.(ack.seq);
-    } catch (err) {
-      if (this.stopped) return this.done();
-      this.publishRetries++;
-      const waitMs = RETRY_BACKOFF_MS[Math.min(attempt, RETRY_BACKOFF_MS.length - 1)];
-      if (attempt === 0 || attempt % 10 === 0) {
-        this.log.warn(`publish to ${job.subject} failed (${(err as Error).message}); retrying in ${waitMs} ms`);
-      }
-      await Bun.sleep(waitMs);
-      return this.publish(job, attempt + 1);
-    }
-    this.done();
+    this.publisher.send(
+      job.subject,
+      job.data,
+      h,
+      (seq) => {
+        job.onStored?.(seq);
+        this.done();
+      },
+      (err) => {
+        if (this.stopped) return this.done();
+        this.publishRetries++;
+        const waitMs = RETRY_BACKOFF_MS[Math.min(attempt, RETRY_BACKOFF_MS.length - 1)];
+        if (attempt === 0 || attempt % 10 === 0) {
+          this.log.warn(`publish to ${job.subject} failed (${err.message}); retrying in ${waitMs} ms`);
+        }
+        setTimeout(() => this.publish(job, attempt + 1), waitMs);
+      },
+    );
   }
 
   private done(): void {

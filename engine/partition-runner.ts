@@ -25,6 +25,7 @@ import {
 import { OrderReader } from "../proto/reader.ts";
 import { TIERS } from "../proto/types.ts";
 import { applyMessage, type Change, type DeadLetter } from "./apply-message.ts";
+import type { AckedPublisher } from "./acked-publisher.ts";
 import type { Config } from "./config.ts";
 import type { EngineCounters } from "./counters.ts";
 import type { Logger } from "./log.ts";
@@ -37,6 +38,7 @@ const encoder = new TextEncoder();
 
 export interface RunnerDeps {
   nc: NatsConnection;
+  publisher: AckedPublisher;
   js: JetStreamClient;
   jsm: JetStreamManager;
   config: Config;
@@ -67,7 +69,7 @@ export class PartitionRunner {
     this.state = new PartitionState(deps.config, partition);
     this.scoreFeed = new ScoreFeed(deps.nc, partition, deps.config.lineNames);
     this.reader = new OrderReader(deps.config.lineNames);
-    this.outbox = new Outbox(deps.js, deps.log, deps.config.tierPublishInFlightMax);
+    this.outbox = new Outbox(deps.publisher, deps.log, deps.config.tierPublishInFlightMax);
   }
 
   async start(): Promise<void> {

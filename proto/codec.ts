@@ -59,14 +59,33 @@ class NotUtf8 {
 /** The key of a map entry whose key cannot name a field. */
 const UNUSABLE_KEY = "(not a UTF-8 string key)";
 
+const isAscii = (bytes: Uint8Array, start: number, end: number): boolean => {
+  for (let i = start; i < end; i++) if (bytes[i] >= 0x80) return false;
+  return true;
+};
+
+/** The keys an order or tick has, to skip decoding them again and again. */
+const FIELD_KEYS = ["id", "member", "line", "kind", "amount", "ts", "orderTs"].map((key) => ({ key, bytes: new TextEncoder().encode(key) }));
+
 const keyDecoder: NonNullable<DecoderOptions["keyDecoder"]> = {
   canBeCached: () => true, // every string key comes through decode()
   decode(bytes, offset, length) {
+    const end = offset + length;
+    for (const f of FIELD_KEYS) {
+      if (f.bytes.length !== length) continue;
+      let i = 0;
+      while (i < length && f.bytes[i] === bytes[offset + i]) i++;
+      if (i === length) return f.key;
+    }
     let key: string;
-    try {
-      key = strictUtf8.decode(bytes.subarray(offset, offset + length));
-    } catch {
-      return UNUSABLE_KEY;
+    if (length <= 32 && isAscii(bytes, offset, end)) {
+      key = String.fromCharCode(...bytes.subarray(offset, end)); // (spreading a long key would overflow)
+    } else {
+      try {
+        key = strictUtf8.decode(bytes.subarray(offset, end));
+      } catch {
+        return UNUSABLE_KEY;
+      }
     }
     return key === "__proto__" ? UNUSABLE_KEY : key;
   },
@@ -75,15 +94,26 @@ const keyDecoder: NonNullable<DecoderOptions["keyDecoder"]> = {
 const extensionCodec = new ExtensionCodec();
 extensionCodec.register({ type: -1, encode: () => null, decode: (data, type) => new ExtData(type, data) });
 
-const decoderOptions = {
-  extensionCodec,
-  keyDecoder,
-  mapKeyConverter: (key: unknown) => (typeof key === "string" || typeof key === "number" ? key : UNUSABLE_KEY),
-  useBigInt64: false,
-};
-const decoder = new Decoder(decoderOptions);
-/** The same, with str values as their raw bytes (bin values are bytes in both). */
-const rawDecoder = new Decoder({ ...decoderOptions, rawStrings: true });
+const mapKeyConverter = (key: unknown) => (typeof key === "string" || typeof key === "number" ? key : UNUSABLE_KEY);
+
+/**
+ * The body decoded twice: as usual, and with str values as their raw bytes (bin values are
+ * bytes in both). An array or map header cannot claim more elements than the body has bytes:
+ * without that limit @msgpack/msgpack allocates `new Array(n)` for whatever n a header claims
+ * (0xdd 0x0fffffff: 2 GB) before it finds the body truncated.
+ */
+function decodeBoth(bytes: Uint8Array): [value: unknown, raw: unknown] {
+  const options = {
+    extensionCodec,
+    keyDecoder,
+    mapKeyConverter,
+    useBigInt64: false,
+    maxArrayLength: bytes.length,
+    maxMapLength: bytes.length >>> 1,
+  };
+  const value = new Decoder(options).decode(bytes);
+  return [value, new Decoder({ ...options, rawStrings: true }).decode(bytes)];
+}
 
 /**
  * `value` with the strings the validator reads (root, items, fields: depth ≤ 2) decoded
@@ -92,6 +122,7 @@ const rawDecoder = new Decoder({ ...decoderOptions, rawStrings: true });
 function strictStrings(value: unknown, raw: unknown, depth: number): unknown {
   if (typeof value === "string") {
     const bytes = raw as Uint8Array;
+    if (isAscii(bytes, 0, bytes.length)) return value; // the usual decoding is exact for ASCII
     try {
       return strictUtf8.decode(bytes);
     } catch {
@@ -114,7 +145,8 @@ function items(bytes: Uint8Array): unknown[] {
   let root: unknown;
   try {
     // Throws on truncation, reserved bytes and trailing bytes after the value.
-    root = strictStrings(decoder.decode(bytes), rawDecoder.decode(bytes), 2);
+    const [value, raw] = decodeBoth(bytes);
+    root = strictStrings(value, raw, 2);
   } catch (err) {
     throw new BadInputError("malformed", `not msgpack: ${(err as Error).message}`);
   }

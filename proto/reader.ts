@@ -389,7 +389,8 @@ export function skipValue(buf: Uint8Array, p: number, end: number): number {
     else if (b <= 0x9f) (pending += b & 0x0f), (p += 1);
     else if (b <= 0xbf) p += 1 + (b & 0x1f);
     else {
-      const need = (n: number) => p + n <= end;
+      // Bounds are checked inline: a closure here (`need(n)`) is allocated per call in any
+      // tier that cannot sink it, i.e. garbage per str8/bin/ext/array16/map16 on the hot path.
       switch (b) {
         case 0xc0:
         case 0xc2:
@@ -398,29 +399,29 @@ export function skipValue(buf: Uint8Array, p: number, end: number): number {
           break;
         case 0xc4:
         case 0xd9:
-          if (!need(2)) return -1;
+          if (p + 2 > end) return -1;
           p += 2 + buf[p + 1];
           break;
         case 0xc5:
         case 0xda:
-          if (!need(3)) return -1;
+          if (p + 3 > end) return -1;
           p += 3 + ((buf[p + 1] << 8) | buf[p + 2]);
           break;
         case 0xc6:
         case 0xdb:
-          if (!need(5)) return -1;
+          if (p + 5 > end) return -1;
           p += 5 + u32(buf, p + 1);
           break;
         case 0xc7:
-          if (!need(2)) return -1;
+          if (p + 2 > end) return -1;
           p += 3 + buf[p + 1];
           break;
         case 0xc8:
-          if (!need(3)) return -1;
+          if (p + 3 > end) return -1;
           p += 4 + ((buf[p + 1] << 8) | buf[p + 2]);
           break;
         case 0xc9:
-          if (!need(5)) return -1;
+          if (p + 5 > end) return -1;
           p += 6 + u32(buf, p + 1);
           break;
         case 0xca:
@@ -457,22 +458,22 @@ export function skipValue(buf: Uint8Array, p: number, end: number): number {
           p += 18;
           break;
         case 0xdc:
-          if (!need(3)) return -1;
+          if (p + 3 > end) return -1;
           pending += (buf[p + 1] << 8) | buf[p + 2];
           p += 3;
           break;
         case 0xdd:
-          if (!need(5)) return -1;
+          if (p + 5 > end) return -1;
           pending += u32(buf, p + 1);
           p += 5;
           break;
         case 0xde:
-          if (!need(3)) return -1;
+          if (p + 3 > end) return -1;
           pending += 2 * ((buf[p + 1] << 8) | buf[p + 2]);
           p += 3;
           break;
         case 0xdf:
-          if (!need(5)) return -1;
+          if (p + 5 > end) return -1;
           pending += 2 * u32(buf, p + 1);
           p += 5;
           break;
