@@ -14,10 +14,7 @@ export interface DeadLetter {
   bytes: Uint8Array;
 }
 
-export interface Change extends StateChange {
-  /** The order id, or "rollover". */
-  cause: string;
-}
+export type Change = StateChange;
 
 export interface MessageResult {
   applied: number;
@@ -77,7 +74,10 @@ export function applyMessage(
     if (state.pendingChanges > 0) {
       const cause = reader.kind === ITEM_TICK ? "" : reader.idString();
       if (result.changes === NONE) result.changes = [];
-      for (const c of state.takeChanges()) result.changes.push({ ...c, cause: c.rollover ? "rollover" : cause });
+      for (const c of state.takeChanges()) {
+        if (!c.rollover) c.cause = cause;
+        result.changes.push(c);
+      }
     }
   }
   return result;

@@ -129,16 +129,31 @@ export class DedupHorizon {
   }
 
   private grow(): void {
-    const old = [...this.entries()];
+    // Copy the live entries oldest first into rings twice the size, then index them afresh.
+    const n = this.size;
     const ring = (this.ringMask + 1) * 2;
-    this.fpHi = new Uint32Array(ring);
-    this.fpLo = new Uint32Array(ring);
-    this.seenAt = new Float64Array(ring);
+    const fpHi = new Uint32Array(ring);
+    const fpLo = new Uint32Array(ring);
+    const seenAt = new Float64Array(ring);
+    for (let k = 0; k < n; k++) {
+      const s = (this.tail + k) & this.ringMask;
+      fpHi[k] = this.fpHi[s];
+      fpLo[k] = this.fpLo[s];
+      seenAt[k] = this.seenAt[s];
+    }
+    this.fpHi = fpHi;
+    this.fpLo = fpLo;
+    this.seenAt = seenAt;
     this.ringMask = ring - 1;
+    this.tail = 0;
+    this.head = n;
     this.index = new Int32Array(ring * 2).fill(EMPTY);
     this.indexMask = ring * 2 - 1;
-    this.head = this.tail = 0;
-    for (const [hi, lo, at] of old) this.add(hi, lo, at);
+    for (let k = 0; k < n; k++) {
+      let i = slotOf(fpHi[k], fpLo[k]) & this.indexMask;
+      while (this.index[i] !== EMPTY) i = (i + 1) & this.indexMask;
+      this.index[i] = k;
+    }
   }
 }
 

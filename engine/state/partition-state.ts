@@ -30,6 +30,8 @@ export interface StateChange {
   score: number;
   ts: number;
   rollover: boolean;
+  /** The causing order's id, or "rollover"; filled in by applyMessage, which knows the id. */
+  cause: string;
 }
 
 export class PartitionState {
@@ -177,7 +179,7 @@ export class PartitionState {
     const scoreTier = this.tierOf(this.score[i]);
     if (scoreTier > from || (scoreTier < from && this.policy === "immediate")) {
       this.tier[i] = scoreTier;
-      this.changes.push({ member: this.ids[i], from, to: scoreTier, score: this.score[i], ts, rollover: false });
+      this.changes.push({ member: this.ids[i], from, to: scoreTier, score: this.score[i], ts, rollover: false, cause: "" });
     }
   }
 
@@ -205,7 +207,7 @@ export class PartitionState {
       const to = oneDown >= 0 ? oneDown : this.tierOf(score);
       if (to !== from) {
         this.tier[i] = to;
-        changed.push({ member: this.ids[i], from, to, score, ts, rollover: true });
+        changed.push({ member: this.ids[i], from, to, score, ts, rollover: true, cause: "rollover" });
       }
     }
     // Ascending member id: an order that does not depend on how the hash laid members out.

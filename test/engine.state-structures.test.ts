@@ -1,0 +1,60 @@
+// The engine's typed hash structures against plain Map models, on random operations.
+
+import { describe, expect, test } from "bun:test";
+import { DedupHorizon } from "../engine/state/dedup-horizon.ts";
+import { LeaseSet } from "../engine/state/lease-set.ts";
+import { intBetween, mulberry32 } from "./harness/prng.ts";
+
+describe("DedupHorizon", () => {
+  test("equals a Map model through growth and expiry, with colliding slots", () => {
+    const rnd = mulberry32(42);
+    const horizonMs = 1000;
+    const dedup = new DedupHorizon(horizonMs, 8);
+    const model = new Map<string, number>(); // "hi:lo" → seenAt
+    let now = 0;
+    for (let op = 0; op < 200_000; op++) {
+      now += intBetween(rnd, 0, 3);
+      // Few distinct fingerprints, so repeats inside and outside the horizon are common.
+      const hi = intBetween(rnd, 0, 3000);
+      const lo = hi % 7;
+      dedup.expire(now);
+      for (const [k, at] of model) if (now - at >= horizonMs) model.delete(k);
+      const key = `${hi}:${lo}`;
+      const added = dedup.addIfAbsent(hi, lo, now);
+      expect(added).toBe(!model.has(key));
+      if (added) model.set(key, now);
+      if (op % 5000 === 0) expect(dedup.size).toBe(model.size);
+    }
+    expect(dedup.size).toBe(model.size);
+    expect([...dedup.entries()].length).toBe(model.size);
+  });
+});
+
+describe("LeaseSet", () => {
+  test("equals a Map model through renew, delete, expire and growth", () => {
+    const rnd = mulberry32(7);
+    const leases = new LeaseSet(4);
+    const model = new Map<number, number>();
+    let now = 0;
+    for (let op = 0; op < 100_000; op++) {
+      now += intBetween(rnd, 0, 2);
+      const member = intBetween(rnd, 1, 5000);
+      const r = rnd();
+      if (r < 0.6) {
+        const until = now + intBetween(rnd, 1, 500);
+        leases.renew(member, until);
+        model.set(member, Math.max(model.get(member) ?? 0, until));
+      } else if (r < 0.75) {
+        leases.delete(member);
+        model.delete(member);
+      } else if (r < 0.77) {
+        leases.expire(now);
+        for (const [m, until] of model) if (until <= now) model.delete(m);
+      } else {
+        expect(leases.has(member)).toBe(model.has(member));
+      }
+    }
+    expect(leases.size).toBe(model.size);
+    for (const m of model.keys()) expect(leases.has(m)).toBe(true);
+  });
+});
