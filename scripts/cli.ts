@@ -3,9 +3,11 @@
 import { engineCommand } from "./commands/engine.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { gatewayCommand } from "./commands/gateway.ts";
+import { feedCommand } from "./commands/feed.ts";
+import { tokenCommand } from "./commands/token.ts";
 import type { Command } from "./commands/command.ts";
 
-const COMMANDS: Command[] = [engineCommand, gatewayCommand, demoCommand];
+const COMMANDS: Command[] = [engineCommand, gatewayCommand, demoCommand, feedCommand, tokenCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -9,7 +9,11 @@ import { consoleLogger } from "../../engine/log.ts";
 import { memberView } from "../../engine/member-view.ts";
 import { OrderGenerator } from "../../loadtest/population.ts";
 import { encodeOrders, ensureStreams, type Order, ordersSubject, partitionOf, TIERS } from "../../proto/index.ts";
+import { randomBytes } from "node:crypto";
+import { GATEWAY_DEFAULTS } from "../../gateway/config.ts";
+import { Gateway } from "../../gateway/gateway.ts";
 import { startNatsServer } from "../nats-server.ts";
+import { memberToken } from "./token.ts";
 import { type Command, natsUrlOf, numberFlag, parseFlags, untilSignal } from "./command.ts";
 
 const PUBLISH_INTERVAL_MS = 100;
@@ -18,11 +22,12 @@ const CHANGES_SHOWN_PER_SECOND_MAX = 20;
 
 export const demoCommand: Command = {
   name: "demo",
-  summary: "start NATS, an engine and simulated orders; watch tiers move live",
+  summary: "start NATS, an engine, a gateway and simulated orders; watch tiers move live",
   help: `usage: tierstream demo [flags]
 
 Starts a local nats-server (JetStream in a temporary folder), an engine owning every
-partition, and a simulator publishing orders from a realistic population: popular and quiet
+partition, a gateway (WebSocket feed + HTTP API; prints a member token and an admin key),
+and a simulator publishing orders from a realistic population: popular and quiet
 members (Zipf), five business lines, log-normal amounts, a few refunds. Prints each tier
 change as it happens and a status line every 5 s. Ctrl-C stops everything and cleans up.
 
@@ -31,6 +36,7 @@ flags:
   --members N         members in the simulated population     [default 20000]
   --seconds N         stop after N seconds (0: run until Ctrl-C) [default 0]
   --seed N            simulator seed                          [default 1]
+  --port N            gateway port (0: any free port)         [default 8080]
   --nats URL          use this NATS server instead of starting one [env NATS_URL]
   --config FILE       engine rules (JSON)                     [env TIERSTREAM_CONFIG]`,
 
@@ -42,6 +48,7 @@ flags:
       seed: { type: "string" },
       nats: { type: "string" },
       config: { type: "string" },
+      port: { type: "string" },
     });
     const ratePerSec = numberFlag(flags, "rate", 2000, 1, 1_000_000);
     const members = numberFlag(flags, "members", 20_000, 1, 100_000_000);
@@ -55,6 +62,23 @@ flags:
 
     const engine = await Engine.start({ natsUrl, config, log: consoleLogger("engine") });
     await engine.whenCaughtUp();
+
+    // A gateway with a fresh secret and an admin key for this run.
+    const jwtSecret = randomBytes(24).toString("base64url");
+    const adminKey = `demo-admin-${randomBytes(9).toString("base64url")}`;
+    const gateway = await Gateway.start(
+      {
+        ...GATEWAY_DEFAULTS,
+        natsUrl,
+        port: numberFlag(flags, "port", GATEWAY_DEFAULTS.port, 0, 65535),
+        jwtSecret,
+        apiKeys: new Map([[adminKey, new Set(["admin"] as const)]]),
+        partitions: config.partitions,
+        lines: config.lineNames,
+        name: "demo-gateway",
+      },
+      consoleLogger("gateway"),
+    );
     const nc = await connect({ servers: natsUrl, name: "tierstream-demo" });
     await ensureStreams(await jetstreamManager(nc));
     const js = jetstream(nc);
@@ -81,6 +105,24 @@ flags:
 
     // The simulator: event time follows the wall clock.
     const generator = new OrderGenerator({ seed, members, startTs: Date.now(), ratePerSec });
+    const star = generator.memberOfRank(1);
+    const token = await memberToken(star, jwtSecret, 24 * 3600);
+    const wsUrl = `ws://127.0.0.1:${gateway.port}/v1/feed`;
+    console.log(
+      [
+        "",
+        `gateway   ${gateway.url}`,
+        `admin key ${adminKey}`,
+        `member ${star} (the most active) token:`,
+        `  ${token}`,
+        "watch that member's live feed from another terminal:",
+        `  npm run -s tierstream -- feed --url ${wsUrl} --token ${token}`,
+        "read it over HTTP:",
+        `  curl -H 'Authorization: Bearer ${adminKey}' ${gateway.url}/v1/members/${star}`,
+        `  curl -H 'Authorization: Bearer ${adminKey}' ${gateway.url}/v1/stats`,
+        "",
+      ].join("\n"),
+    );
     let published = 0;
     let publishing = false;
     const startedMs = Date.now();
@@ -114,11 +156,10 @@ flags:
       lastApplied = applied;
       const tiers = TIERS.map((t, i) => `${t} ${perTier[i]}`).join(", ");
       console.log(`— ${rate} orders/s applied, ${memberCount} members (${tiers}), ${engine.counters.tierChanges} tier changes, ${engine.counters.deadLetters} dead letters`);
-      const top = generator.memberOfRank(1);
-      const runner = engine.runners.get(partitionOf(top, config.partitions));
+      const runner = engine.runners.get(partitionOf(star, config.partitions));
       if (runner) {
-        const v = memberView(runner.state, top, runner.tierSeq);
-        console.log(`  most active member ${top}: ${v.tier}, score ${v.score}, lines ${JSON.stringify(v.lines)}`);
+        const v = memberView(runner.state, star, runner.tierSeq);
+        console.log(`  most active member ${star}: ${v.tier}, score ${v.score}, lines ${JSON.stringify(v.lines)}`);
       }
     }, STATUS_INTERVAL_MS);
 
@@ -127,6 +168,7 @@ flags:
     console.log(`stopping (${why})`);
     for (const t of [publisher, status, showReset]) clearInterval(t);
     while (publishing) await Bun.sleep(10);
+    await gateway.stop();
     await engine.stop();
     sub.unsubscribe();
     await nc.close();
