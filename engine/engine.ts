@@ -9,7 +9,7 @@ import type { Config } from "./config.ts";
 import { EngineCounters } from "./counters.ts";
 import { consoleLogger, type Logger } from "./log.ts";
 import { startMemberService } from "./member-service.ts";
-import { PartitionRunner } from "./partition-runner.ts";
+import { CONSUME_BUFFER_BYTES_TOTAL, PartitionRunner } from "./partition-runner.ts";
 import { Ticker } from "./ticker.ts";
 import { Interest } from "./interest.ts";
 import { AckedPublisher } from "./acked-publisher.ts";
@@ -72,8 +72,12 @@ export class Engine {
     const jsm = await jetstreamManager(this.nc);
     await ensureStreams(jsm, { replicas: this.options.replicas });
     const owned = this.options.partitions ?? [...Array(config.partitions).keys()];
+    const consumeBytesMax = Math.floor(CONSUME_BUFFER_BYTES_TOTAL / Math.max(1, owned.length));
     for (const p of owned) {
-      this.runners.set(p, new PartitionRunner(p, { nc: this.nc, publisher: this.publisher, js, jsm, config, counters: this.counters, log: this.log }));
+      this.runners.set(
+        p,
+        new PartitionRunner(p, { consumeBytesMax, nc: this.nc, publisher: this.publisher, js, jsm, config, counters: this.counters, log: this.log }),
+      );
     }
     await Promise.all([...this.runners.values()].map((r) => r.start()));
     this.service = await startMemberService({

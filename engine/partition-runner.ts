@@ -33,10 +33,18 @@ import { isAfter, Outbox, type Position, recoverPosition } from "./outbox.ts";
 import { ScoreFeed } from "./score-feed.ts";
 import { PartitionState } from "./state/partition-state.ts";
 
-const CONSUME_BATCH_MESSAGES = 256;
+/**
+ * Bytes of ORDERS messages all of an engine's partitions may have pulled and not yet
+ * applied. nats-server cuts a connection off as a slow consumer past 64 MiB pending (its
+ * default max_pending) — and with it the PubAcks of tier changes — so stay well below.
+ */
+export const CONSUME_BUFFER_BYTES_TOTAL = 32 * 1024 * 1024;
+const CONSUME_BYTES_MIN = 64 * 1024;
 const encoder = new TextEncoder();
 
 export interface RunnerDeps {
+  /** This runner's share of CONSUME_BUFFER_BYTES_TOTAL. */
+  consumeBytesMax: number;
   nc: NatsConnection;
   publisher: AckedPublisher;
   js: JetStreamClient;
@@ -87,7 +95,7 @@ export class PartitionRunner {
     const info = await consumer.info(true);
     if (info.num_pending === 0) this.markCaughtUp();
 
-    this.messages = await consumer.consume({ max_messages: CONSUME_BATCH_MESSAGES });
+    this.messages = await consumer.consume({ max_bytes: Math.max(CONSUME_BYTES_MIN, this.deps.consumeBytesMax) });
     this.loopDone = this.loop(this.messages);
   }
 

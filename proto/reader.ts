@@ -128,7 +128,8 @@ export class OrderReader {
     const buf = this.buf;
     const b = buf[start];
     const state = this.state;
-    state.fill(ABSENT);
+    // Seven stores beat a fill() call per item.
+    state[0] = state[1] = state[2] = state[3] = state[4] = state[5] = state[6] = ABSENT;
     this.orderTs = -1;
     let kindCode = KIND_BAD;
     let p = start + 1;

@@ -1,13 +1,18 @@
 // DedupHorizon: the (id, kind) fingerprints a partition applied within the last
-// `horizonMs` of its event time. Entries arrive in seenAt order (the partition clock never goes
-// back), so they live in a FIFO ring and expire from its tail; an open-addressing index over
-// the ring finds a fingerprint in O(1). Linear probing with backward-shift deletion keeps the
-// index free of tombstones however long it runs.
+// `horizonMs` of its event time.
+//
+// Entries arrive in seenAt order (the partition clock never goes back), so they live in a
+// FIFO ring and expire by moving its tail — nothing else. The index over the ring is
+// open-addressing without deletion: a slot holds [ring position + 1, fingerprint high half],
+// and a slot whose position fell behind the tail is simply stale. When live plus stale slots
+// pass half the index, it is rebuilt from the live ring (amortised O(1) per insert, and a
+// sequential scan). Measured on the realistic population, this replaced per-entry
+// backward-shift deletion that cost a quarter of the apply time.
 //
 // Fingerprints are 64 bits. Two different orders collide with probability ~n²/2^65 for n
 // orders inside the horizon (≈ 3·10⁻⁸ at a million) — the price of not keeping id strings.
 
-const EMPTY = -1;
+const INDEX_LOAD_MAX = 0.5;
 
 export class DedupHorizon {
   private fpHi: Uint32Array;
@@ -17,8 +22,11 @@ export class DedupHorizon {
   private head = 0;
   private tail = 0;
   private ringMask: number;
-  private index: Int32Array;
+  /** Pairs [position + 1 (0 = empty), fpHi]. */
+  private index: Uint32Array;
   private indexMask: number;
+  /** Non-empty index slots, live or stale. */
+  private indexUsed = 0;
 
   constructor(
     readonly horizonMs: number,
@@ -29,8 +37,8 @@ export class DedupHorizon {
     this.fpLo = new Uint32Array(ring);
     this.seenAt = new Float64Array(ring);
     this.ringMask = ring - 1;
-    this.index = new Int32Array(ring * 2).fill(EMPTY);
-    this.indexMask = ring * 2 - 1;
+    this.index = new Uint32Array(ring * 4 * 2);
+    this.indexMask = ring * 4 - 1;
   }
 
   get size(): number {
@@ -44,58 +52,26 @@ export class DedupHorizon {
   /** Forgets every entry with `now − seenAt ≥ horizonMs`. */
   expire(now: number): void {
     const limit = now - this.horizonMs;
-    while (this.tail < this.head) {
-      const slot = this.tail & this.ringMask;
-      if (this.seenAt[slot] > limit) break;
-      this.unindex(slot);
-      this.tail++;
-    }
+    const mask = this.ringMask;
+    while (this.tail < this.head && this.seenAt[this.tail & mask] <= limit) this.tail++;
   }
 
   has(hi: number, lo: number): boolean {
-    const mask = this.indexMask;
-    for (let i = slotOf(hi, lo) & mask; ; i = (i + 1) & mask) {
-      const ringSlot = this.index[i];
-      if (ringSlot === EMPTY) return false;
-      if (this.fpHi[ringSlot] === hi && this.fpLo[ringSlot] === lo) return true;
-    }
+    return this.find(hi, lo) >= 0;
   }
 
-  /** Adds the fingerprint unless present; returns false (and adds nothing) when present. One probe. */
+  /** Adds the fingerprint unless present; returns false (and adds nothing) when present. */
   addIfAbsent(hi: number, lo: number, seenAt: number): boolean {
-    const mask = this.indexMask;
-    let i = slotOf(hi, lo) & mask;
-    for (; ; i = (i + 1) & mask) {
-      const ringSlot = this.index[i];
-      if (ringSlot === EMPTY) break;
-      if (this.fpHi[ringSlot] === hi && this.fpLo[ringSlot] === lo) return false;
-    }
-    if (this.size === this.ringMask + 1) {
-      this.add(hi, lo, seenAt); // grows and re-indexes
-      return true;
-    }
-    // The caller passes the partition clock, which never goes back: the ring stays in seenAt order.
-    const slot = this.head & this.ringMask;
-    this.fpHi[slot] = hi;
-    this.fpLo[slot] = lo;
-    this.seenAt[slot] = seenAt;
-    this.head++;
-    this.index[i] = slot;
+    const free = this.find(hi, lo);
+    if (free < 0) return false;
+    this.insertAt(free, hi, lo, seenAt);
     return true;
   }
 
   add(hi: number, lo: number, seenAt: number): void {
-    console.assert(this.size === 0 || seenAt >= this.seenAt[(this.head - 1) & this.ringMask], "seenAt went back");
-    if (this.size === this.ringMask + 1) this.grow();
-    const slot = this.head & this.ringMask;
-    this.fpHi[slot] = hi;
-    this.fpLo[slot] = lo;
-    this.seenAt[slot] = seenAt;
-    this.head++;
-    const mask = this.indexMask;
-    let i = slotOf(hi, lo) & mask;
-    while (this.index[i] !== EMPTY) i = (i + 1) & mask;
-    this.index[i] = slot;
+    const free = this.find(hi, lo);
+    console.assert(free >= 0, "add of a fingerprint already present");
+    this.insertAt(free, hi, lo, seenAt);
   }
 
   /** Every live entry, oldest first (for snapshots and tests). */
@@ -106,54 +82,87 @@ export class DedupHorizon {
     }
   }
 
-  private unindex(ringSlot: number): void {
+  /**
+   * −1 when a live entry has the fingerprint; otherwise the index slot where it would go
+   * (the first empty one of its probe run).
+   */
+  private find(hi: number, lo: number): number {
+    const index = this.index;
     const mask = this.indexMask;
-    let i = slotOf(this.fpHi[ringSlot], this.fpLo[ringSlot]) & mask;
-    while (this.index[i] !== ringSlot) {
-      console.assert(this.index[i] !== EMPTY, "dedup entry missing from its index");
-      i = (i + 1) & mask;
+    for (let i = slotOf(hi, lo) & mask; ; i = (i + 1) & mask) {
+      const posPlus1 = index[2 * i];
+      if (posPlus1 === 0) return i;
+      if (index[2 * i + 1] !== hi) continue;
+      const pos = posPlus1 - 1;
+      if (pos >= this.tail && this.fpLo[pos & this.ringMask] === lo) return -1;
     }
-    // Backward-shift deletion: pull later entries of the probe run into the hole.
-    let hole = i;
-    for (let j = (i + 1) & mask; this.index[j] !== EMPTY; j = (j + 1) & mask) {
-      const r = this.index[j];
-      const home = slotOf(this.fpHi[r], this.fpLo[r]) & mask;
-      // Move r into the hole unless its home lies cyclically in (hole, j].
-      const homeBetween = hole <= j ? home > hole && home <= j : home > hole || home <= j;
-      if (!homeBetween) {
-        this.index[hole] = r;
-        hole = j;
-      }
-    }
-    this.index[hole] = EMPTY;
   }
 
-  private grow(): void {
-    // Copy the live entries oldest first into rings twice the size, then index them afresh.
-    const n = this.size;
+  private insertAt(free: number, hi: number, lo: number, seenAt: number): void {
+    if (this.size === this.ringMask + 1) this.growRing();
+    const pos = this.head++;
+    const s = pos & this.ringMask;
+    this.fpHi[s] = hi;
+    this.fpLo[s] = lo;
+    this.seenAt[s] = seenAt;
+    if (this.indexUsed + 1 > (this.indexMask + 1) * INDEX_LOAD_MAX || pos + 1 >= 0xffffffff) {
+      this.rebuildIndex(); // indexes the new entry too
+      return;
+    }
+    // The ring grew or not, `free` is still the first empty slot of this fingerprint's run.
+    this.index[2 * free] = pos + 1;
+    this.index[2 * free + 1] = hi;
+    this.indexUsed++;
+  }
+
+  /** Doubles the ring, keeping positions (so the index stays valid). */
+  private growRing(): void {
     const ring = (this.ringMask + 1) * 2;
     const fpHi = new Uint32Array(ring);
     const fpLo = new Uint32Array(ring);
     const seenAt = new Float64Array(ring);
-    for (let k = 0; k < n; k++) {
-      const s = (this.tail + k) & this.ringMask;
-      fpHi[k] = this.fpHi[s];
-      fpLo[k] = this.fpLo[s];
-      seenAt[k] = this.seenAt[s];
+    const mask = ring - 1;
+    for (let p = this.tail; p < this.head; p++) {
+      const from = p & this.ringMask;
+      fpHi[p & mask] = this.fpHi[from];
+      fpLo[p & mask] = this.fpLo[from];
+      seenAt[p & mask] = this.seenAt[from];
     }
     this.fpHi = fpHi;
     this.fpLo = fpLo;
     this.seenAt = seenAt;
-    this.ringMask = ring - 1;
+    this.ringMask = mask;
+  }
+
+  /** A fresh index of the live entries, sized for four times the ring; positions restart at 0. */
+  private rebuildIndex(): void {
+    const n = this.size;
+    // Renumber positions from 0 so they never overflow 32 bits.
+    const ring = this.ringMask + 1;
+    const fpHi = new Uint32Array(ring);
+    const fpLo = new Uint32Array(ring);
+    const seenAt = new Float64Array(ring);
+    for (let k = 0; k < n; k++) {
+      const from = (this.tail + k) & this.ringMask;
+      fpHi[k] = this.fpHi[from];
+      fpLo[k] = this.fpLo[from];
+      seenAt[k] = this.seenAt[from];
+    }
+    this.fpHi = fpHi;
+    this.fpLo = fpLo;
+    this.seenAt = seenAt;
     this.tail = 0;
     this.head = n;
-    this.index = new Int32Array(ring * 2).fill(EMPTY);
-    this.indexMask = ring * 2 - 1;
+    const slots = ceilPow2(Math.max(ring * 4, n * 4));
+    this.index = new Uint32Array(slots * 2);
+    this.indexMask = slots - 1;
     for (let k = 0; k < n; k++) {
       let i = slotOf(fpHi[k], fpLo[k]) & this.indexMask;
-      while (this.index[i] !== EMPTY) i = (i + 1) & this.indexMask;
-      this.index[i] = k;
+      while (this.index[2 * i] !== 0) i = (i + 1) & this.indexMask;
+      this.index[2 * i] = k + 1;
+      this.index[2 * i + 1] = fpHi[k];
     }
+    this.indexUsed = n;
   }
 }
 

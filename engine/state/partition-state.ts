@@ -238,7 +238,8 @@ export class PartitionState {
     const keys = this.cells.keys;
     const start = this.cellStart[i];
     const n = this.cellCount[i];
-    for (let c = start; c < start + n; c++) {
+    // Newest cells sit at the end (appended as months arrive): search from there.
+    for (let c = start + n - 1; c >= start; c--) {
       if (keys[c] === key) {
         this.cells.points[c] = saturatingAdd(this.cells.points[c], points);
         this.score[i] = saturatingAdd(this.score[i], points);
