@@ -1,0 +1,108 @@
+// memory: bytes of state per member on the realistic population, at 1 M and 10 M members.
+// Each size is built in a fresh process (memory-probe.ts) so its RSS growth is its own; the
+// headline is PartitionState.memberBytes (real byteLength, slack included), with the process's
+// RSS and heap growth beside it and a breakdown by component, line and month.
+
+import { join } from "node:path";
+import type { ProbeResult } from "../memory-probe.ts";
+import { type BenchContext, type BenchModule, compared, type RowDraft } from "./types.ts";
+
+const SIZES = [
+  { members: 1_000_000, orders: 8_000_000 },
+  { members: 10_000_000, orders: 60_000_000 },
+] as const;
+/** Per size: a bound on building the state (the probe stops generating past it and says so). */
+const BUILD_LIMIT_S = 300;
+/** Per size: the probe process as a whole (build, accounting, GC). */
+const PROBE_DEADLINE_MS = 420_000;
+const STATE_BYTES_PER_MEMBER_MAX = 96;
+
+export const memoryBench: BenchModule = {
+  name: "memory",
+  description: "bytes of engine state per member at 1 M and 10 M members, 12 months of the realistic population",
+  run,
+};
+
+async function run(ctx: BenchContext): Promise<RowDraft[]> {
+  const rows: RowDraft[] = [];
+  for (const size of SIZES) {
+    const members = Math.round(size.members * ctx.scale);
+    const orders = Math.round(size.orders * ctx.scale);
+    const label = countLabel(members);
+    ctx.log(`memory: ${label}: ${members} members, ${orders} orders`);
+    const r = await probe(members, orders, ctx.seed);
+    rows.push(...sizeRows(label, r));
+    const s = r.state;
+    ctx.note(
+      `memory ${label}: a population of ${members.toLocaleString("en")} members; ` +
+        `${r.ordersApplied.toLocaleString("en")} orders${r.truncated ? ` (of ${orders.toLocaleString("en")} asked: the ${BUILD_LIMIT_S} s bound stopped it)` : ""} ` +
+        `over 12 months of event time left ${s.members.toLocaleString("en")} members in state ` +
+        `(the rest drew no order, or only refunds, which create nobody), built in ${r.buildS.toFixed(1)} s ` +
+        `with ${r.tierChanges.toLocaleString("en")} tier changes. Per member: ${(r.ordersApplied / s.members).toFixed(1)} orders, ` +
+        `${(s.parts.cellsInUse / 8 / s.members).toFixed(2)} (month, line) cells.`,
+    );
+  }
+  ctx.note(
+    "memory: state bytes = PartitionState.memberBytes summed over 64 partitions = the byteLength of the member arrays, " +
+      "the member index and the cell arena, spare capacity included; the dedup horizon is apart (its own row). " +
+      "RSS and heap growth are measured around the build after a full GC, in a process of their own.",
+  );
+  return rows;
+}
+
+/** 1000000 → "1M", 100000 → "100k": the population size as rows name it. */
+function countLabel(n: number): string {
+  if (n >= 1e6 && n % 1e6 === 0) return `${n / 1e6}M`;
+  if (n >= 1e3 && n % 1e3 === 0) return `${n / 1e3}k`;
+  return String(n);
+}
+
+async function probe(members: number, orders: number, seed: number): Promise<ProbeResult> {
+  const script = join(import.meta.dir, "..", "memory-probe.ts");
+  const child = Bun.spawn([process.execPath, script, String(members), String(orders), String(seed), String(BUILD_LIMIT_S)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const timer = setTimeout(() => child.kill("SIGKILL"), PROBE_DEADLINE_MS);
+  const [stdout, code] = await Promise.all([new Response(child.stdout).text(), child.exited]);
+  clearTimeout(timer);
+  if (code !== 0) throw new Error(`memory probe for ${members} members exited with ${code}`);
+  return JSON.parse(stdout) as ProbeResult;
+}
+
+function sizeRows(label: string, r: ProbeResult): RowDraft[] {
+  const s = r.state;
+  const m = s.members;
+  const perMember = (bytes: number) => bytes / m;
+  const cellBytes = (cells: number) => (cells * 8) / m;
+  const rows: RowDraft[] = [
+    { metric: `${label}: members in state`, value: m, unit: "members" },
+    { metric: `${label}: orders applied`, value: r.ordersApplied, unit: "orders" },
+    compared(
+      {
+        metric: `${label}: state per member (PartitionState.memberBytes)`,
+        value: perMember(s.memberBytes),
+        unit: "bytes",
+        target: `≤ ${STATE_BYTES_PER_MEMBER_MAX} bytes`,
+      },
+      { atMost: STATE_BYTES_PER_MEMBER_MAX },
+    ),
+    { metric: `${label}: process RSS growth per member`, value: perMember(r.rssBytes), unit: "bytes" },
+    { metric: `${label}: heap growth per member (heapUsed, typed arrays included)`, value: perMember(r.heapBytes), unit: "bytes" },
+    { metric: `${label}: of which member arrays (20 bytes × capacity)`, value: perMember(s.parts.memberArrays), unit: "bytes" },
+    { metric: `${label}: of which member index`, value: perMember(s.parts.index), unit: "bytes" },
+    { metric: `${label}: of which cells in use`, value: perMember(s.parts.cellsInUse), unit: "bytes" },
+    { metric: `${label}: of which empty cells in members' blocks`, value: perMember(s.parts.emptyCellsInBlocks), unit: "bytes" },
+    { metric: `${label}: of which free-listed cells`, value: perMember(s.parts.freeListedCells), unit: "bytes" },
+    { metric: `${label}: of which arena spare capacity`, value: perMember(s.parts.arenaSpare), unit: "bytes" },
+    { metric: `${label}: dedup horizon (not in memberBytes)`, value: perMember(s.dedupBytes), unit: "bytes" },
+    { metric: `${label}: build (generate + apply)`, value: r.ordersApplied / r.buildS, unit: "orders/s" },
+  ];
+  r.lineNames.forEach((line, i) => {
+    rows.push({ metric: `${label}: cells in use, line ${line}`, value: cellBytes(s.cellsByLine[i]), unit: "bytes" });
+  });
+  s.cellsByAge.forEach((cells, age) => {
+    const month = age === 0 ? "current month" : `month C−${age}`;
+    rows.push({ metric: `${label}: cells in use, ${month}`, value: cellBytes(cells), unit: "bytes" });
+  });
+  return rows;
+}

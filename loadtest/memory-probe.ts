@@ -1,0 +1,86 @@
+// One memory measurement in a process of its own (so RSS starts clean):
+//   bun loadtest/memory-probe.ts <members> <orders> <seed> <timeLimitS>
+// builds 64 PartitionStates from `orders` orders of the population spread over 12 months of
+// event time, straight from the generator into applyMessage (no message kept), and prints one
+// JSON line: the state's own accounting and the process's RSS and heap growth.
+
+import { applyMessage } from "../engine/apply-message.ts";
+import { loadConfig } from "../engine/config.ts";
+import { PartitionState } from "../engine/state/partition-state.ts";
+import { OrderReader } from "../proto/reader.ts";
+import { DEFAULT_START_TS, OrderGenerator } from "./population.ts";
+import { stateBytes } from "./state-bytes.ts";
+
+const PARTITIONS = 64;
+const ORDERS_PER_MESSAGE = 256;
+const YEAR_MS = 365 * 86_400_000;
+/** Orders per generator call: small enough to check the time limit often. */
+const CHUNK_ORDERS = 1_000_000;
+
+export interface ProbeResult {
+  populationMembers: number;
+  ordersAsked: number;
+  ordersApplied: number;
+  buildS: number;
+  truncated: boolean;
+  rssBytes: number;
+  heapBytes: number;
+  state: ReturnType<typeof stateBytes>;
+  lineNames: string[];
+  tierChanges: number;
+}
+
+function main(argv: string[]): void {
+  const [members, orders, seed, timeLimitS] = argv.map(Number);
+  if (![members, orders, seed, timeLimitS].every(Number.isInteger)) {
+    throw new Error("usage: bun loadtest/memory-probe.ts <members> <orders> <seed> <timeLimitS>");
+  }
+  const config = loadConfig({ tickIntervalMs: 0 });
+  const reader = new OrderReader(config.lineNames);
+  const states = Array.from({ length: PARTITIONS }, (_, p) => new PartitionState(config, p));
+  // A year of event time from the first month start: members collect up to 12 months.
+  const gen = new OrderGenerator({ seed, members, startTs: DEFAULT_START_TS, ratePerSec: orders / (YEAR_MS / 1000) });
+  const storedMs = DEFAULT_START_TS + YEAR_MS; // no ts is later: none is "in the future"
+  let applied = 0;
+  let bad = 0;
+  let tierChanges = 0;
+  const batcher = gen.batcher(PARTITIONS, ORDERS_PER_MESSAGE, (p, body) => {
+    const r = applyMessage(states[p], reader, body, storedMs);
+    applied += r.applied;
+    bad += r.deadLetters.length + r.duplicates;
+    tierChanges += r.changes.length;
+  });
+  // Baseline after everything but the members exists (generator, batcher buffers, empty states).
+  Bun.gc(true);
+  const before = process.memoryUsage();
+
+  const t = performance.now();
+  let generated = 0;
+  while (generated < orders && performance.now() - t < timeLimitS * 1000) {
+    const n = Math.min(CHUNK_ORDERS, orders - generated);
+    gen.writeBatches(n, batcher);
+    generated += n;
+  }
+  batcher.flush();
+  const buildS = (performance.now() - t) / 1000;
+  if (applied !== generated || bad !== 0) throw new Error(`applied ${applied} of ${generated}; ${bad} dead or duplicate`);
+
+  Bun.gc(true);
+  const after = process.memoryUsage();
+  const result: ProbeResult = {
+    populationMembers: members,
+    ordersAsked: orders,
+    ordersApplied: applied,
+    buildS,
+    truncated: generated < orders,
+    rssBytes: after.rss - before.rss,
+    heapBytes: after.heapUsed - before.heapUsed,
+    state: stateBytes(states, config.lineNames.length, config.windowMonths),
+    lineNames: config.lineNames,
+    tierChanges,
+  };
+  // Typed arrays become plain arrays in JSON.
+  console.log(JSON.stringify(result, (_, v) => (v instanceof Float64Array ? Array.from(v) : v)));
+}
+
+if (import.meta.main) main(process.argv.slice(2));
