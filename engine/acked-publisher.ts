@@ -24,9 +24,15 @@ export class AckedPublisher {
   private readonly pending = new Map<number, Pending>();
   private readonly sweeper: ReturnType<typeof setInterval>;
   private nextId = 1;
+  private roomWaiters: (() => void)[] = [];
 
   constructor(
     private readonly nc: NatsConnection,
+    /**
+     * Publishes in flight across every partition of the engine. PubAcks queue in the
+     * server for this connection; too many and it is cut off as a slow consumer.
+     */
+    readonly inFlightMax = 16_384,
     private readonly ackTimeoutMs = 5000,
     private readonly now: () => number = Date.now,
   ) {
@@ -43,6 +49,20 @@ export class AckedPublisher {
     return this.pending.size;
   }
 
+  get full(): boolean {
+    return this.pending.size >= this.inFlightMax;
+  }
+
+  /** Resolves when fewer than inFlightMax publishes are in flight. */
+  room(): Promise<void> {
+    if (!this.full) return Promise.resolve();
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  private settled(): void {
+    if (this.roomWaiters.length > 0 && !this.full) for (const w of this.roomWaiters.splice(0)) w();
+  }
+
   send(subject: string, data: Uint8Array, headers: MsgHdrs, onStored: (seq: number) => void, onFailed: (err: Error) => void): void {
     const id = this.nextId++;
     this.pending.set(id, { sentAtMs: this.now(), onStored, onFailed });
@@ -50,6 +70,7 @@ export class AckedPublisher {
       this.nc.publish(subject, data, { reply: `${this.prefix}.${id}`, headers });
     } catch (err) {
       this.pending.delete(id);
+      this.settled();
       onFailed(err as Error); // connection closed or draining
     }
   }
@@ -60,6 +81,7 @@ export class AckedPublisher {
     this.sub.unsubscribe();
     const jobs = [...this.pending.values()];
     this.pending.clear();
+    this.settled();
     for (const j of jobs) j.onFailed(new Error("publisher closed"));
   }
 
@@ -68,6 +90,7 @@ export class AckedPublisher {
     const job = this.pending.get(id);
     if (!job) return; // acked after its sweep: the retry will get a duplicate ack
     this.pending.delete(id);
+    this.settled();
     if (headers?.hasError) {
       job.onFailed(new Error(headers.code === 503 ? "no responders: no stream takes this subject" : `status ${headers.code} ${headers.description}`));
       return;
@@ -88,6 +111,7 @@ export class AckedPublisher {
     for (const [id, job] of this.pending) {
       if (job.sentAtMs > overdue) break;
       this.pending.delete(id);
+      this.settled();
       job.onFailed(new Error(`no ack within ${this.ackTimeoutMs} ms`));
     }
   }

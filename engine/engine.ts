@@ -42,25 +42,33 @@ export class Engine {
 
   private constructor(
     readonly nc: NatsConnection,
+    /** Tier changes and dead letters go out on their own connection: their PubAcks never queue behind ORDERS pulls. */
+    private readonly publishNc: NatsConnection,
     readonly options: EngineOptions,
     private readonly log: Logger,
   ) {
-    this.publisher = new AckedPublisher(nc);
+    this.publisher = new AckedPublisher(publishNc);
   }
 
   static async start(options: EngineOptions): Promise<Engine> {
     const log = options.log ?? consoleLogger("engine");
-    const nc = await connect({
-      servers: options.natsUrl,
-      name: options.name ?? "tierstream-engine",
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
+    const connectTo = (role: string) =>
+      connect({
+        servers: options.natsUrl,
+        name: `${options.name ?? "tierstream-engine"}${role}`,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+      });
+    const nc = await connectTo("");
+    const publishNc = await connectTo("-publish").catch(async (err) => {
+      await nc.close();
+      throw err;
     });
-    const engine = new Engine(nc, options, log);
+    const engine = new Engine(nc, publishNc, options, log);
     try {
       await engine.init();
     } catch (err) {
-      await nc.close().catch(() => {});
+      await Promise.all([nc.close(), publishNc.close()]).catch(() => {});
       throw err;
     }
     return engine;
@@ -120,7 +128,7 @@ export class Engine {
       await this.service?.stop().catch(() => {});
       await Promise.all([...this.runners.values()].map((r) => r.stop()));
       this.publisher.close();
-      await this.nc.drain().catch(() => {});
+      await Promise.all([this.nc.drain().catch(() => {}), this.publishNc.drain().catch(() => {})]);
     })();
     return this.stopping;
   }

@@ -131,6 +131,7 @@ export class PartitionRunner {
       for (let k = 0; k < r.changes.length; k++) this.tierChange(m.seq, k, r.changes[k]);
       if (m.info.pending === 0) this.markCaughtUp();
       if (this.outbox.full) await this.outbox.room();
+      if (this.deps.publisher.full) await this.deps.publisher.room();
     }
     log.info(`partition ${this.partition} stopped at orders seq ${this.lastSeq}`);
   }
