@@ -95,7 +95,11 @@ export class PartitionRunner {
     const info = await consumer.info(true);
     if (info.num_pending === 0) this.markCaughtUp();
 
-    this.messages = await consumer.consume({ max_bytes: Math.max(CONSUME_BYTES_MIN, this.deps.consumeBytesMax) });
+    // A pull must be able to carry the largest message the server accepts: a message bigger
+    // than a pull's max_bytes is never delivered, and the partition would stall on it.
+    const maxPayload = this.deps.nc.info?.max_payload ?? 1024 * 1024;
+    const pullBytes = Math.max(CONSUME_BYTES_MIN, maxPayload + 64 * 1024, this.deps.consumeBytesMax);
+    this.messages = await consumer.consume({ max_bytes: pullBytes });
     this.loopDone = this.loop(this.messages);
   }
 

@@ -120,6 +120,18 @@ describe("engine on NATS", () => {
     expect(engine.counters.deadLettersByCode.malformed).toBeGreaterThanOrEqual(1);
   });
 
+  test("a message near the server's payload limit is applied (a pull always fits the largest message)", async () => {
+    const member = 6006;
+    const p = partitionOf(member, 64);
+    const pad = "y".repeat(56);
+    const orders: Order[] = [];
+    for (let i = 0; i < 9000; i++) orders.push(paid(`${pad}-${i}`, member, 100, T));
+    const bytes = encodeOrders(orders);
+    expect(bytes.length).toBeGreaterThan(700 * 1024); // above an even share of the 32 MiB pull budget
+    await c.js.publish(ordersSubject(p), bytes);
+    await eventually(async () => (await memberViaService(c.nc, member)).score === 9000, "all 9000 orders");
+  });
+
   test("an order published to the wrong partition is dead-lettered, not applied", async () => {
     const member = 4004;
     const wrong = (partitionOf(member, 64) + 1) % 64;

@@ -643,7 +643,9 @@ describe("WebSocket feed under stress: a client that stops reading, no engine", 
     const pad = "x".repeat(48);
     let bursts = 0;
     const latencies: number[] = [];
-    while (!cut() && bursts < 12) {
+    // Bounded by count and time; a loaded CI machine drains the gateway more slowly.
+    const burstsUntilMs = performance.now() + 45_000;
+    while (!cut() && bursts < 24 && performance.now() < burstsUntilMs) {
       const orders: Order[] = [];
       for (let i = 0; i < 2500; i++) orders.push(paid(`${pad}-${bursts}-${i}`, slow, 5000), refund(`${pad}-${bursts}-${i}`, slow, 5000));
       await publishOrders(c.js, orders);
@@ -655,7 +657,7 @@ describe("WebSocket feed under stress: a client that stops reading, no engine", 
       latencies.push(performance.now() - sentAt);
       bursts++;
     }
-    await eventually(cut, "the stalled client is cut", 10_000);
+    await eventually(cut, "the stalled client is cut", 30_000);
     expect(bursts).toBeGreaterThan(1); // it took more than the kernel's buffers
     expect(Math.max(...latencies)).toBeLessThan(1500);
     expect(await gw.metrics.registry.getSingleMetricAsString("tierstream_ws_closed_total")).toContain('reason="backpressure"} 1');
@@ -677,7 +679,7 @@ describe("WebSocket feed under stress: a client that stops reading, no engine", 
     expect([...seen, ...resumed.tiers()].map((f) => f.seq)).toEqual(stored);
     resumed.ws.close();
     ok.ws.close();
-  }, 60_000);
+  }, 150_000);
 
   test("no engine answers → 1011; the FeedClient keeps retrying and says hello once one is back", async () => {
     await engine.stop();
@@ -702,5 +704,5 @@ describe("WebSocket feed under stress: a client that stops reading, no engine", 
     await eventually(() => got.some((f) => f.type === "hello"), "hello once the engine is back", 15_000);
     expect(got[0]).toMatchObject({ type: "hello", member: 802, tier: "bronze", score: 0 });
     fc.close();
-  }, 30_000);
+  }, 90_000);
 });
