@@ -44,6 +44,8 @@ export const configSchema = z
       .int()
       .refine((v) => v === 0 || (v >= 100 && v <= 3600_000), { message: "0 (off) or 100 … 3600000 ms" })
       .default(1000),
+    /** How often each partition writes a snapshot (when a snapshot folder is given). */
+    snapshotIntervalMs: z.number().int().min(1000).max(24 * 3600_000).default(60_000),
     /** Tier changes a partition may have in flight before its consumption pauses. */
     tierPublishInFlightMax: z.number().int().min(1).max(1_000_000).default(4096),
   })
@@ -65,6 +67,7 @@ export interface Config {
   dedupHorizonMs: number;
   futureSkewMs: number;
   tickIntervalMs: number;
+  snapshotIntervalMs: number;
   tierPublishInFlightMax: number;
 }
 
@@ -93,6 +96,7 @@ export function loadConfig(input: unknown = {}): Config {
     dedupHorizonMs: c.dedupHorizonMs,
     futureSkewMs: c.futureSkewMs,
     tickIntervalMs: c.tickIntervalMs,
+    snapshotIntervalMs: c.snapshotIntervalMs,
     tierPublishInFlightMax: c.tierPublishInFlightMax,
   };
   console.assert(config.ladder.length === TIER_COUNT);

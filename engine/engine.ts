@@ -11,6 +11,7 @@ import { consoleLogger, type Logger } from "./log.ts";
 import { startMemberService } from "./member-service.ts";
 import { CONSUME_BUFFER_BYTES_TOTAL, PartitionRunner } from "./partition-runner.ts";
 import { Ticker } from "./ticker.ts";
+import { SnapshotStore } from "./snapshot/store.ts";
 import { Interest } from "./interest.ts";
 import { AckedPublisher } from "./acked-publisher.ts";
 
@@ -25,6 +26,8 @@ export interface EngineOptions {
   /** Stream replicas when this engine creates the streams. */
   replicas?: number;
   name?: string;
+  /** Folder for partition snapshots; without one the engine replays its partitions from the start. */
+  snapshotDir?: string;
 }
 
 export class Engine {
@@ -33,6 +36,7 @@ export class Engine {
   private ticker: Ticker | null = null;
   private interest: Interest | null = null;
   private rateTimer: ReturnType<typeof setInterval> | null = null;
+  private snapshotTimer: ReturnType<typeof setInterval> | null = null;
   /** Events applied in the last full second. */
   eventsPerSec = 0;
   private service: Service | null = null;
@@ -81,10 +85,11 @@ export class Engine {
     await ensureStreams(jsm, { replicas: this.options.replicas });
     const owned = this.options.partitions ?? [...Array(config.partitions).keys()];
     const consumeBytesMax = Math.floor(CONSUME_BUFFER_BYTES_TOTAL / Math.max(1, owned.length));
+    const snapshots = this.options.snapshotDir ? new SnapshotStore(this.options.snapshotDir, this.log) : undefined;
     for (const p of owned) {
       this.runners.set(
         p,
-        new PartitionRunner(p, { consumeBytesMax, nc: this.nc, publisher: this.publisher, js, jsm, config, counters: this.counters, log: this.log }),
+        new PartitionRunner(p, { snapshots, now: this.options.now, consumeBytesMax, nc: this.nc, publisher: this.publisher, js, jsm, config, counters: this.counters, log: this.log }),
       );
     }
     await Promise.all([...this.runners.values()].map((r) => r.start()));
@@ -106,6 +111,11 @@ export class Engine {
     this.ticker.start();
     this.interest = new Interest(this.nc, new Map([...this.runners].map(([p, r]) => [p, r.scoreFeed])), now, this.log);
     this.interest.start();
+    if (snapshots) {
+      this.snapshotTimer = setInterval(() => {
+        for (const r of this.runners.values()) r.requestSnapshot();
+      }, config.snapshotIntervalMs);
+    }
     this.log.info(`owns ${owned.length} of ${config.partitions} partitions; replaying`);
   }
 
@@ -125,6 +135,7 @@ export class Engine {
       this.ticker?.stop();
       this.interest?.stop();
       if (this.rateTimer) clearInterval(this.rateTimer);
+      if (this.snapshotTimer) clearInterval(this.snapshotTimer);
       await this.service?.stop().catch(() => {});
       await Promise.all([...this.runners.values()].map((r) => r.stop()));
       this.publisher.close();

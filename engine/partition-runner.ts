@@ -32,6 +32,8 @@ import type { Logger } from "./log.ts";
 import { isAfter, Outbox, type Position, recoverPosition } from "./outbox.ts";
 import { ScoreFeed } from "./score-feed.ts";
 import { PartitionState } from "./state/partition-state.ts";
+import { configHash, encodeSnapshot } from "./snapshot/format.ts";
+import type { SnapshotStore } from "./snapshot/store.ts";
 
 /**
  * Bytes of ORDERS messages all of an engine's partitions may have pulled and not yet
@@ -43,6 +45,9 @@ const CONSUME_BYTES_MIN = 64 * 1024;
 const encoder = new TextEncoder();
 
 export interface RunnerDeps {
+  /** Where snapshots go; none when absent. */
+  snapshots?: SnapshotStore;
+  now?: () => number;
   /** This runner's share of CONSUME_BUFFER_BYTES_TOTAL. */
   consumeBytesMax: number;
   nc: NatsConnection;
@@ -55,8 +60,15 @@ export interface RunnerDeps {
 }
 
 export class PartitionRunner {
-  readonly state: PartitionState;
+  state: PartitionState;
   readonly scoreFeed: ScoreFeed;
+  /** ORDERS sequence of the last snapshot written (or loaded). */
+  snapshotSeq = 0;
+  private snapshotWanted = false;
+  private snapshotWrite: Promise<unknown> = Promise.resolve();
+  /** How long consumption waited for publishes to drain before the last snapshot, and the copy took. */
+  lastSnapshotPauseMs = 0;
+  lastSnapshotBytes = 0;
   private readonly reader: OrderReader;
   private readonly outbox: Outbox;
   /** Last ORDERS sequence applied. */
@@ -83,6 +95,14 @@ export class PartitionRunner {
   async start(): Promise<void> {
     const { js, jsm } = this.deps;
     const p = this.partition;
+    if (this.deps.snapshots) {
+      const snap = await this.deps.snapshots.loadNewest(p, { configHash: configHash(this.deps.config) });
+      if (snap) {
+        this.state = PartitionState.fromParts(this.deps.config, p, snap.parts);
+        this.lastSeq = this.snapshotSeq = snap.meta.lastSeq;
+        this.deps.log.info(`partition ${p}: snapshot at orders seq ${snap.meta.lastSeq} (${snap.meta.memberCount} members) from ${snap.path}`);
+      }
+    }
     const tier = await recoverPosition(jsm, STREAM_TIER_EVENTS, tierPartitionFilter(p));
     this.tierPublished = tier.pos;
     this.tierSeq = tier.seq;
@@ -119,6 +139,49 @@ export class PartitionRunner {
     await this.loopDone;
     await this.outbox.drained();
     this.outbox.stop();
+    if (this.deps.snapshots && this.caughtUp && this.outbox.pending === 0) this.snapshotNow(0);
+    await this.snapshotWrite;
+  }
+
+  /**
+   * Asks for a snapshot: at once when nothing is waiting to be published, otherwise by the
+   * consume loop after its next message, once the outbox has drained.
+   */
+  requestSnapshot(): void {
+    if (!this.deps.snapshots || !this.caughtUp || this.lastSeq === this.snapshotSeq) return;
+    if (this.outbox.pending === 0) this.snapshotNow(0);
+    else this.snapshotWanted = true;
+  }
+
+  /** Copies the state into a snapshot now (synchronously) and writes it in the background. */
+  private snapshotNow(waitedMs: number): void {
+    const store = this.deps.snapshots;
+    if (!store || this.lastSeq === this.snapshotSeq) return;
+    const copyStart = performance.now();
+    const seq = this.lastSeq;
+    const bytes = encodeSnapshot(
+      {
+        partition: this.partition,
+        partitions: this.deps.config.partitions,
+        configHash: configHash(this.deps.config),
+        lastSeq: seq,
+        clock: this.state.clock,
+        memberCount: this.state.memberCount,
+        freeCells: this.state.cells.exportParts().freeCells,
+        createdAtMs: (this.deps.now ?? Date.now)(),
+      },
+      this.state.exportParts(),
+    );
+    this.lastSnapshotPauseMs = waitedMs + (performance.now() - copyStart);
+    this.lastSnapshotBytes = bytes.length;
+    this.snapshotWanted = false;
+    this.snapshotSeq = seq;
+    this.snapshotWrite = this.snapshotWrite
+      .then(() => store.write(this.partition, seq, bytes))
+      .catch((err: Error) => {
+        this.snapshotSeq = 0; // try again next time
+        this.deps.log.warn(`partition ${this.partition}: snapshot at seq ${seq} not written (${err.message})`);
+      });
   }
 
   private async loop(messages: ConsumerMessages): Promise<void> {
@@ -136,6 +199,12 @@ export class PartitionRunner {
       if (m.info.pending === 0) this.markCaughtUp();
       if (this.outbox.full) await this.outbox.room();
       if (this.deps.publisher.full) await this.deps.publisher.room();
+      if (this.snapshotWanted) {
+        // A snapshot holds only state whose changes are stored: wait for them (the pause).
+        const waitStart = performance.now();
+        await this.outbox.drained();
+        if (this.outbox.pending === 0) this.snapshotNow(performance.now() - waitStart);
+      }
     }
     log.info(`partition ${this.partition} stopped at orders seq ${this.lastSeq}`);
   }

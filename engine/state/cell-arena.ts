@@ -60,6 +60,27 @@ export class CellArena {
     return this.keys.byteLength + this.points.byteLength;
   }
 
+  /** What a snapshot keeps: the used cells and the free lists. */
+  exportParts(): { keys: Uint32Array; points: Uint32Array; freeHead: Uint32Array; freeCells: number } {
+    return {
+      keys: this.keys.subarray(0, this.used),
+      points: this.points.subarray(0, this.used),
+      freeHead: this.freeHead,
+      freeCells: this.freeCells,
+    };
+  }
+
+  static fromParts(p: { keys: Uint32Array; points: Uint32Array; freeHead: Uint32Array; freeCells: number }): CellArena {
+    console.assert(p.keys.length === p.points.length && p.freeHead.length === CLASS_MAX + 1, "cell arena parts");
+    const arena = new CellArena(Math.max(1024, Math.ceil(p.keys.length * 1.25)));
+    arena.keys.set(p.keys);
+    arena.points.set(p.points);
+    arena.used = p.keys.length;
+    arena.freeHead.set(p.freeHead);
+    arena.freeCells = p.freeCells;
+    return arena;
+  }
+
   private grow(minCells: number): void {
     // ×1.5 rather than ×2: at ten million members the slack is memory we pay for.
     const capacity = Math.max(minCells, Math.ceil(this.keys.length * 1.5));

@@ -46,8 +46,8 @@ export class PartitionState {
 
   private index: Int32Array;
   private indexMask: number;
-  readonly cells: CellArena;
-  readonly dedup: DedupHorizon;
+  cells: CellArena;
+  dedup: DedupHorizon;
 
   /** Largest ts applied (orders and ticks); 0 before the first event. */
   clock = 0;
@@ -401,6 +401,50 @@ export class PartitionState {
       if (cellMonth(key) >= windowStart && points > 0) out.push({ month: cellMonth(key), line: cellLine(key), points });
     }
     return out;
+  }
+
+  // ---- snapshots ----------------------------------------------------------------------------
+
+  /** Views of everything that makes this state (no copies; serialise before applying more). */
+  exportParts() {
+    const n = this.memberCount;
+    const dedup = [...this.dedup.entries()];
+    return {
+      clock: this.clock,
+      memberCount: n,
+      ids: this.ids.subarray(0, n),
+      score: this.score.subarray(0, n),
+      tier: this.tier.subarray(0, n),
+      cellStart: this.cellStart.subarray(0, n),
+      cellCount: this.cellCount.subarray(0, n),
+      cellClass: this.cellClass.subarray(0, n),
+      cells: this.cells.exportParts(),
+      dedupHi: Uint32Array.from(dedup, (e) => e[0]),
+      dedupLo: Uint32Array.from(dedup, (e) => e[1]),
+      dedupSeenAt: Float64Array.from(dedup, (e) => e[2]),
+    };
+  }
+
+  /** A state rebuilt from exportParts() of an identical config and partition. */
+  static fromParts(config: Config, partition: number, p: ReturnType<PartitionState["exportParts"]>): PartitionState {
+    const n = p.memberCount;
+    const state = new PartitionState(config, partition, Math.max(1024, Math.ceil(n * 1.25)));
+    state.ids.set(p.ids);
+    state.score.set(p.score);
+    state.tier.set(p.tier);
+    state.cellStart.set(p.cellStart);
+    state.cellCount.set(p.cellCount);
+    state.cellClass.set(p.cellClass);
+    state.memberCount = n;
+    state.rebuildIndex(indexSlotsFor(Math.max(n * 2, 16)));
+    state.cells = CellArena.fromParts(p.cells);
+    state.dedup = new DedupHorizon(config.dedupHorizonMs, Math.max(1024, p.dedupHi.length));
+    for (let k = 0; k < p.dedupHi.length; k++) state.dedup.add(p.dedupHi[k], p.dedupLo[k], p.dedupSeenAt[k]);
+    state.clock = p.clock;
+    state.clockMonth = monthIndexOf(p.clock, state.utcOffsetMs);
+    state.monthStart = monthStartMs(state.clockMonth, state.utcOffsetMs);
+    state.monthEnd = monthStartMs(state.clockMonth + 1, state.utcOffsetMs);
+    return state;
   }
 
   /** Bytes held by this partition's state (members, index, cells; the dedup horizon apart). */

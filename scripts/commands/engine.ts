@@ -19,7 +19,8 @@ flags:
 ${COMMON_FLAGS_HELP}
   --partitions SET    partitions this engine owns: all, 0-31, 0,5,7-9  [env TIERSTREAM_PARTITIONS, default all]
   --replicas N        replicas for streams this engine creates        [default 1]
-  --name NAME         connection and service name                      [default engine-<pid>]`,
+  --name NAME         connection and service name                      [default engine-<pid>]
+  --snapshots DIR     write partition snapshots here and start from them [env TIERSTREAM_SNAPSHOTS; default: none, replay the log]`,
 
   async run(argv) {
     const { flags } = parseFlags(argv, {
@@ -28,6 +29,7 @@ ${COMMON_FLAGS_HELP}
       partitions: { type: "string" },
       replicas: { type: "string" },
       name: { type: "string" },
+      snapshots: { type: "string" },
     });
     const config = await loadConfigFile((flags.config as string | undefined) ?? process.env.TIERSTREAM_CONFIG);
     const owned = parsePartitionSet((flags.partitions as string | undefined) ?? process.env.TIERSTREAM_PARTITIONS, config.partitions);
@@ -40,6 +42,7 @@ ${COMMON_FLAGS_HELP}
       log,
       replicas: numberFlag(flags, "replicas", 1, 1, 5),
       name: flags.name as string | undefined,
+      snapshotDir: (flags.snapshots as string | undefined) ?? process.env.TIERSTREAM_SNAPSHOTS,
     }).catch((err: Error) => {
       throw new Error(`cannot start the engine on ${natsUrl}: ${err.message}`);
     });

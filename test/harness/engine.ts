@@ -3,7 +3,7 @@
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { type ConfigInput, loadConfig } from "../../engine/config.ts";
-import { Engine } from "../../engine/engine.ts";
+import { Engine, type EngineOptions } from "../../engine/engine.ts";
 import { silentLogger } from "../../engine/log.ts";
 import type { MemberView } from "../../engine/member-view.ts";
 import {
@@ -17,12 +17,18 @@ import {
   type TierChange,
 } from "../../proto/index.ts";
 
-export async function startEngine(url: string, config: ConfigInput = {}, partitions?: number[]): Promise<Engine> {
+export async function startEngine(
+  url: string,
+  config: ConfigInput = {},
+  partitions?: number[],
+  more: Partial<EngineOptions> = {},
+): Promise<Engine> {
   const engine = await Engine.start({
     natsUrl: url,
     config: loadConfig({ tickIntervalMs: 0, ...config }),
     partitions,
     log: silentLogger,
+    ...more,
   });
   await engine.whenCaughtUp();
   return engine;

@@ -1,0 +1,155 @@
+// The snapshot file of one partition: versioned, checksummed, typed arrays as they are.
+//
+//   "TSNAP\0\0\1"  8 bytes magic + format version 1
+//   u32 header length, header JSON (SnapshotMeta), padding to 8
+//   12 sections, each: u32 byte length, u32 0, bytes, padding to 8
+//   u32 CRC-32 of everything before it
+//
+// Sections are little-endian typed arrays (the engine's own layout), in SECTIONS order.
+// A torn write (short file), flipped bits (CRC) or another config (configHash) is detected
+// on load; the store then falls back to the previous snapshot.
+
+import type { Config } from "../config.ts";
+import type { PartitionState } from "../state/partition-state.ts";
+
+export const SNAPSHOT_VERSION = 1;
+const MAGIC = new Uint8Array([0x54, 0x53, 0x4e, 0x41, 0x50, 0, 0, SNAPSHOT_VERSION]); // "TSNAP" 0 0 v
+
+export interface SnapshotMeta {
+  version: number;
+  partition: number;
+  partitions: number;
+  /** Hash of the rules the state was built with; a snapshot of other rules is not used. */
+  configHash: number;
+  /** Last ORDERS sequence applied. */
+  lastSeq: number;
+  clock: number;
+  memberCount: number;
+  freeCells: number;
+  createdAtMs: number;
+}
+
+export type StateParts = ReturnType<PartitionState["exportParts"]>;
+
+export class SnapshotError extends Error {
+  override readonly name = "SnapshotError";
+  constructor(
+    readonly code: "torn" | "checksum" | "version" | "mismatch",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What the rules are, for configHash: everything that changes how orders become state. */
+export function configHash(c: Config): number {
+  const rules = {
+    partitions: c.partitions,
+    lines: c.lineNames,
+    milli: [...c.lineMilli],
+    cap: c.orderPointsMax,
+    ladder: [...c.ladder],
+    policy: c.policy,
+    window: c.windowMonths,
+    offset: c.utcOffsetMs,
+    dedup: c.dedupHorizonMs,
+    skew: c.futureSkewMs,
+  };
+  return Bun.hash.crc32(JSON.stringify(rules));
+}
+
+const pad8 = (n: number) => (n + 7) & ~7;
+
+function sectionsOf(p: StateParts): ArrayBufferView[] {
+  return [
+    p.ids,
+    p.score,
+    p.tier,
+    p.cellStart,
+    p.cellCount,
+    p.cellClass,
+    p.cells.keys,
+    p.cells.points,
+    p.cells.freeHead,
+    p.dedupHi,
+    p.dedupLo,
+    p.dedupSeenAt,
+  ];
+}
+
+/** Serialises a partition state (copies it: the state may move on as soon as this returns). */
+export function encodeSnapshot(meta: Omit<SnapshotMeta, "version">, parts: StateParts): Uint8Array {
+  const header = new TextEncoder().encode(JSON.stringify({ ...meta, version: SNAPSHOT_VERSION }));
+  const sections = sectionsOf(parts);
+  let size = pad8(12 + header.length);
+  for (const s of sections) size += 8 + pad8(s.byteLength);
+  size += 4;
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  out.set(MAGIC, 0);
+  view.setUint32(8, header.length, true);
+  out.set(header, 12);
+  let at = pad8(12 + header.length);
+  for (const s of sections) {
+    view.setUint32(at, s.byteLength, true);
+    at += 8;
+    out.set(new Uint8Array(s.buffer, s.byteOffset, s.byteLength), at);
+    at += pad8(s.byteLength);
+  }
+  view.setUint32(at, Bun.hash.crc32(out.subarray(0, at)), true);
+  console.assert(at + 4 === size, "snapshot size");
+  return out;
+}
+
+/** Parses and checks a snapshot; throws SnapshotError when it cannot be used. */
+export function decodeSnapshot(bytes: Uint8Array, expect: { partition: number; configHash: number }): { meta: SnapshotMeta; parts: StateParts } {
+  if (bytes.length < 16) throw new SnapshotError("torn", `only ${bytes.length} bytes`);
+  for (let i = 0; i < 7; i++) if (bytes[i] !== MAGIC[i]) throw new SnapshotError("torn", "not a tierstream snapshot");
+  if (bytes[7] !== SNAPSHOT_VERSION) throw new SnapshotError("version", `format version ${bytes[7]}, this engine reads ${SNAPSHOT_VERSION}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const end = bytes.length - 4;
+  if (Bun.hash.crc32(bytes.subarray(0, end)) !== view.getUint32(end, true)) {
+    throw new SnapshotError("checksum", "checksum mismatch (torn or corrupt)");
+  }
+  const headerLength = view.getUint32(8, true);
+  if (12 + headerLength > end) throw new SnapshotError("torn", "header runs past the end");
+  const meta = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + headerLength))) as SnapshotMeta;
+  if (meta.partition !== expect.partition) throw new SnapshotError("mismatch", `snapshot of partition ${meta.partition}`);
+  if (meta.configHash !== expect.configHash) throw new SnapshotError("mismatch", "made with other rules (config changed)");
+  // Copy into an 8-aligned buffer so every section can be viewed in place.
+  const aligned = new Uint8Array(bytes.length);
+  aligned.set(bytes);
+  let at = pad8(12 + headerLength);
+  const take = <T>(make: (buf: ArrayBuffer, offset: number, count: number) => T, width: number): T => {
+    if (at + 8 > end) throw new SnapshotError("torn", "section header runs past the end");
+    const length = view.getUint32(at, true);
+    at += 8;
+    if (at + length > end || length % width !== 0) throw new SnapshotError("torn", "section runs past the end");
+    const t = make(aligned.buffer, at, length / width);
+    at += pad8(length);
+    return t;
+  };
+  const f64 = (b: ArrayBuffer, o: number, n: number) => new Float64Array(b, o, n);
+  const u32 = (b: ArrayBuffer, o: number, n: number) => new Uint32Array(b, o, n);
+  const u16 = (b: ArrayBuffer, o: number, n: number) => new Uint16Array(b, o, n);
+  const u8 = (b: ArrayBuffer, o: number, n: number) => new Uint8Array(b, o, n);
+  const parts: StateParts = {
+    clock: meta.clock,
+    memberCount: meta.memberCount,
+    ids: take(f64, 8),
+    score: take(u32, 4),
+    tier: take(u8, 1),
+    cellStart: take(u32, 4),
+    cellCount: take(u16, 2),
+    cellClass: take(u8, 1),
+    cells: { keys: take(u32, 4), points: take(u32, 4), freeHead: take(u32, 4), freeCells: meta.freeCells },
+    dedupHi: take(u32, 4),
+    dedupLo: take(u32, 4),
+    dedupSeenAt: take(f64, 8),
+  };
+  const n = meta.memberCount;
+  if (parts.ids.length !== n || parts.score.length !== n || parts.tier.length !== n || parts.cellCount.length !== n) {
+    throw new SnapshotError("torn", "member sections disagree with the header");
+  }
+  return { meta, parts };
+}
