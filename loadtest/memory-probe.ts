@@ -1,8 +1,10 @@
 // One memory measurement in a process of its own (so RSS starts clean):
-//   bun loadtest/memory-probe.ts <members> <orders> <seed> <timeLimitS>
+//   bun loadtest/memory-probe.ts <members> <orders> <seed> <timeLimitS> [snapshotDir]
 // builds 64 PartitionStates from `orders` orders of the population spread over 12 months of
 // event time, straight from the generator into applyMessage (no message kept), and prints one
-// JSON line: the state's own accounting and the process's RSS and heap growth.
+// JSON line: the state's own accounting and the process's RSS and heap growth. With a
+// snapshot folder it then writes every partition's snapshot (timing the copy — the ingestion
+// pause — and the write) and reads them all back into fresh states (the recovery load).
 
 import { applyMessage } from "../engine/apply-message.ts";
 import { loadConfig } from "../engine/config.ts";
@@ -10,6 +12,10 @@ import { PartitionState } from "../engine/state/partition-state.ts";
 import { OrderReader } from "../proto/reader.ts";
 import { DEFAULT_START_TS, OrderGenerator } from "./population.ts";
 import { stateBytes } from "./state-bytes.ts";
+import { configHash, encodeSnapshot } from "../engine/snapshot/format.ts";
+import { SnapshotStore } from "../engine/snapshot/store.ts";
+import { silentLogger } from "../engine/log.ts";
+import type { Config } from "../engine/config.ts";
 
 const PARTITIONS = 64;
 const ORDERS_PER_MESSAGE = 256;
@@ -28,10 +34,63 @@ export interface ProbeResult {
   state: ReturnType<typeof stateBytes>;
   lineNames: string[];
   tierChanges: number;
+  snapshot?: SnapshotFigures;
 }
 
-function main(argv: string[]): void {
-  const [members, orders, seed, timeLimitS] = argv.map(Number);
+export interface SnapshotFigures {
+  bytes: number;
+  /** Longest single-partition copy into a snapshot buffer: how long that partition's ingestion stops. */
+  copyMsMax: number;
+  copyMsTotal: number;
+  writeMsTotal: number;
+  /** Reading every partition's newest snapshot back into fresh states, one after another. */
+  loadMsTotal: number;
+  membersLoaded: number;
+}
+
+async function snapshotRoundTrip(states: PartitionState[], config: Config, dir: string): Promise<SnapshotFigures> {
+  const store = new SnapshotStore(dir, silentLogger);
+  const hash = configHash(config);
+  let bytes = 0;
+  let copyMsMax = 0;
+  let copyMsTotal = 0;
+  let writeMsTotal = 0;
+  for (const state of states) {
+    const t0 = performance.now();
+    const snap = encodeSnapshot(
+      {
+        partition: state.partition,
+        partitions: config.partitions,
+        configHash: hash,
+        lastSeq: 1,
+        clock: state.clock,
+        memberCount: state.memberCount,
+        freeCells: state.cells.exportParts().freeCells,
+        createdAtMs: Date.now(),
+      },
+      state.exportParts(),
+    );
+    const copyMs = performance.now() - t0;
+    copyMsMax = Math.max(copyMsMax, copyMs);
+    copyMsTotal += copyMs;
+    const t1 = performance.now();
+    await store.write(state.partition, 1, snap);
+    writeMsTotal += performance.now() - t1;
+    bytes += snap.length;
+  }
+  const t2 = performance.now();
+  let membersLoaded = 0;
+  for (const state of states) {
+    const got = await store.loadNewest(state.partition, { configHash: hash });
+    if (!got) throw new Error(`partition ${state.partition}: snapshot did not load`);
+    membersLoaded += PartitionState.fromParts(config, state.partition, got.parts).memberCount;
+  }
+  return { bytes, copyMsMax, copyMsTotal, writeMsTotal, loadMsTotal: performance.now() - t2, membersLoaded };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [members, orders, seed, timeLimitS] = argv.slice(0, 4).map(Number);
+  const snapshotDir = argv[4];
   if (![members, orders, seed, timeLimitS].every(Number.isInteger)) {
     throw new Error("usage: bun loadtest/memory-probe.ts <members> <orders> <seed> <timeLimitS>");
   }
@@ -79,8 +138,9 @@ function main(argv: string[]): void {
     lineNames: config.lineNames,
     tierChanges,
   };
+  if (snapshotDir) result.snapshot = await snapshotRoundTrip(states, config, snapshotDir);
   // Typed arrays become plain arrays in JSON.
   console.log(JSON.stringify(result, (_, v) => (v instanceof Float64Array ? Array.from(v) : v)));
 }
 
-if (import.meta.main) main(process.argv.slice(2));
+if (import.meta.main) await main(process.argv.slice(2));

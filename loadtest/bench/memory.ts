@@ -3,6 +3,8 @@
 // headline is PartitionState.memberBytes (real byteLength, slack included), with the process's
 // RSS and heap growth beside it and a breakdown by component, line and month.
 
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ProbeResult } from "../memory-probe.ts";
 import { type BenchContext, type BenchModule, compared, type RowDraft } from "./types.ts";
@@ -16,10 +18,13 @@ const BUILD_LIMIT_S = 300;
 /** Per size: the probe process as a whole (build, accounting, GC). */
 const PROBE_DEADLINE_MS = 420_000;
 const STATE_BYTES_PER_MEMBER_MAX = 96;
+const RECOVERY_MS_MAX = 5000;
+const SNAPSHOT_PAUSE_MS_MAX = 50;
 
 export const memoryBench: BenchModule = {
   name: "memory",
-  description: "bytes of engine state per member at 1 M and 10 M members, 12 months of the realistic population",
+  description:
+    "bytes of engine state per member at 1 M and 10 M members, 12 months of the realistic population; snapshot size, write time, ingestion pause and recovery load of the same states",
   run,
 };
 
@@ -59,12 +64,15 @@ function countLabel(n: number): string {
 
 async function probe(members: number, orders: number, seed: number): Promise<ProbeResult> {
   const script = join(import.meta.dir, "..", "memory-probe.ts");
-  const child = Bun.spawn([process.execPath, script, String(members), String(orders), String(seed), String(BUILD_LIMIT_S)], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const snapshotDir = mkdtempSync(join(tmpdir(), "tierstream-bench-snap-"));
+  const child = Bun.spawn(
+    [process.execPath, script, String(members), String(orders), String(seed), String(BUILD_LIMIT_S), snapshotDir],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
   const timer = setTimeout(() => child.kill("SIGKILL"), PROBE_DEADLINE_MS);
   const [stdout, code] = await Promise.all([new Response(child.stdout).text(), child.exited]);
   clearTimeout(timer);
+  rmSync(snapshotDir, { recursive: true, force: true });
   if (code !== 0) throw new Error(`memory probe for ${members} members exited with ${code}`);
   return JSON.parse(stdout) as ProbeResult;
 }
@@ -97,6 +105,34 @@ function sizeRows(label: string, r: ProbeResult): RowDraft[] {
     { metric: `${label}: dedup horizon (not in memberBytes)`, value: perMember(s.dedupBytes), unit: "bytes" },
     { metric: `${label}: build (generate + apply)`, value: r.ordersApplied / r.buildS, unit: "orders/s" },
   ];
+  const snap = r.snapshot;
+  if (snap) {
+    rows.push(
+      { metric: `${label}: snapshot size, all 64 partitions`, value: snap.bytes, unit: "bytes" },
+      { metric: `${label}: snapshot size per member`, value: snap.bytes / m, unit: "bytes" },
+      compared(
+        {
+          metric: `${label}: ingestion pause while snapshotting (longest partition copy)`,
+          value: snap.copyMsMax,
+          unit: "ms",
+          target: `≤ ${SNAPSHOT_PAUSE_MS_MAX} ms`,
+        },
+        { atMost: SNAPSHOT_PAUSE_MS_MAX },
+      ),
+      { metric: `${label}: snapshot copy, all partitions`, value: snap.copyMsTotal, unit: "ms" },
+      { metric: `${label}: snapshot write + fsync, all partitions`, value: snap.writeMsTotal, unit: "ms" },
+      compared(
+        {
+          metric: `${label}: recovery load (read + check + rebuild every partition's state from its snapshot)`,
+          value: snap.loadMsTotal,
+          unit: "ms",
+          target: `≤ ${RECOVERY_MS_MAX} ms`,
+        },
+        { atMost: RECOVERY_MS_MAX },
+      ),
+    );
+    if (snap.membersLoaded !== m) throw new Error(`snapshot round trip lost members: ${snap.membersLoaded} of ${m}`);
+  }
   r.lineNames.forEach((line, i) => {
     rows.push({ metric: `${label}: cells in use, line ${line}`, value: cellBytes(s.cellsByLine[i]), unit: "bytes" });
   });
