@@ -159,6 +159,14 @@ function items(bytes: Uint8Array): unknown[] {
   return list;
 }
 
+/**
+ * Every item as a plain object (tuples become maps), unvalidated — what validateEvent takes.
+ * Whole-message faults throw BadInputError. For tools that judge items themselves.
+ */
+export function decodeRawItems(bytes: Uint8Array): unknown[] {
+  return items(bytes).map(fromWire);
+}
+
 /** Decodes and validates every item; whole-message faults throw BadInputError. */
 export function decodeOrderItems(bytes: Uint8Array, lines: readonly string[] = DEFAULT_LINES): Validated<OrderEvent>[] {
   return items(bytes).map((item) => validateEvent(fromWire(item), lines));

@@ -5,9 +5,10 @@ import { demoCommand } from "./commands/demo.ts";
 import { gatewayCommand } from "./commands/gateway.ts";
 import { feedCommand } from "./commands/feed.ts";
 import { tokenCommand } from "./commands/token.ts";
+import { verifyCommand } from "./commands/verify.ts";
 import type { Command } from "./commands/command.ts";
 
-const COMMANDS: Command[] = [engineCommand, gatewayCommand, demoCommand, feedCommand, tokenCommand];
+const COMMANDS: Command[] = [engineCommand, gatewayCommand, demoCommand, verifyCommand, feedCommand, tokenCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
