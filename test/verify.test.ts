@@ -4,6 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { loadConfig } from "../engine/config.ts";
+import { PartitionState } from "../engine/state/partition-state.ts";
 import { OrderGenerator } from "../loadtest/population.ts";
 import { partitionOf, STREAM_TIER_EVENTS } from "../proto/index.ts";
 import { verify } from "../scripts/verify.ts";
@@ -38,7 +39,7 @@ describe("verify", () => {
     const p = partitionOf(member, 64);
     await c.js.publish(`tier.${p}.${member}`, JSON.stringify({ member, from: "bronze", to: "diamond", score: 1, ts: 1, cause: "forged" }));
     // And an engine that lost its state for partition p: replace it with an empty one.
-    engine.runners.get(p)!.state = new (engine.runners.get(p)!.state.constructor as never)(engine.runners.get(p)!.state.config, p);
+    engine.runners.get(p)!.state = new PartitionState(config, p);
     const tampered = await verify(c.nc, config, [...Array(64).keys()]);
     const lines = tampered.differences.map((d) => d.what);
     expect(lines.filter((l) => l.includes("extra or doubled")).length).toBe(2);
