@@ -1,5 +1,5 @@
 // One memory measurement in a process of its own (so RSS starts clean):
-//   bun loadtest/memory-probe.ts <members> <orders> <seed> <timeLimitS> [snapshotDir]
+//   bun loadtest/memory-probe.ts <members> <orders> <seed> <timeLimitS> [snapshotDir [lastSeqsJson]]
 // builds 64 PartitionStates from `orders` orders of the population spread over 12 months of
 // event time, straight from the generator into applyMessage (no message kept), and prints one
 // JSON line: the state's own accounting and the process's RSS and heap growth. With a
@@ -48,7 +48,7 @@ export interface SnapshotFigures {
   membersLoaded: number;
 }
 
-async function snapshotRoundTrip(states: PartitionState[], config: Config, dir: string): Promise<SnapshotFigures> {
+async function snapshotRoundTrip(states: PartitionState[], config: Config, dir: string, lastSeqs: number[]): Promise<SnapshotFigures> {
   const store = new SnapshotStore(dir, silentLogger);
   const hash = configHash(config);
   let bytes = 0;
@@ -62,7 +62,7 @@ async function snapshotRoundTrip(states: PartitionState[], config: Config, dir: 
         partition: state.partition,
         partitions: config.partitions,
         configHash: hash,
-        lastSeq: 1,
+        lastSeq: lastSeqs[state.partition] ?? 1,
         clock: state.clock,
         memberCount: state.memberCount,
         freeCells: state.cells.exportParts().freeCells,
@@ -74,7 +74,7 @@ async function snapshotRoundTrip(states: PartitionState[], config: Config, dir: 
     copyMsMax = Math.max(copyMsMax, copyMs);
     copyMsTotal += copyMs;
     const t1 = performance.now();
-    await store.write(state.partition, 1, snap);
+    await store.write(state.partition, lastSeqs[state.partition] ?? 1, snap);
     writeMsTotal += performance.now() - t1;
     bytes += snap.length;
   }
@@ -91,6 +91,8 @@ async function snapshotRoundTrip(states: PartitionState[], config: Config, dir: 
 async function main(argv: string[]): Promise<void> {
   const [members, orders, seed, timeLimitS] = argv.slice(0, 4).map(Number);
   const snapshotDir = argv[4];
+  /** Per partition, the ORDERS sequence the snapshot claims (so an engine can start from it). */
+  const lastSeqs: number[] = argv[5] ? (JSON.parse(argv[5]) as number[]) : [];
   if (![members, orders, seed, timeLimitS].every(Number.isInteger)) {
     throw new Error("usage: bun loadtest/memory-probe.ts <members> <orders> <seed> <timeLimitS>");
   }
@@ -138,7 +140,7 @@ async function main(argv: string[]): Promise<void> {
     lineNames: config.lineNames,
     tierChanges,
   };
-  if (snapshotDir) result.snapshot = await snapshotRoundTrip(states, config, snapshotDir);
+  if (snapshotDir) result.snapshot = await snapshotRoundTrip(states, config, snapshotDir, lastSeqs);
   // Typed arrays become plain arrays in JSON.
   console.log(JSON.stringify(result, (_, v) => (v instanceof Float64Array ? Array.from(v) : v)));
 }

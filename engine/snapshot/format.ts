@@ -10,6 +10,7 @@
 // on load; the store then falls back to the previous snapshot.
 
 import type { Config } from "../config.ts";
+import { CLASS_MAX } from "../state/cell-arena.ts";
 import type { PartitionState } from "../state/partition-state.ts";
 
 export const SNAPSHOT_VERSION = 1;
@@ -113,7 +114,14 @@ export function decodeSnapshot(bytes: Uint8Array, expect: { partition: number; c
   }
   const headerLength = view.getUint32(8, true);
   if (12 + headerLength > end) throw new SnapshotError("torn", "header runs past the end");
-  const meta = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + headerLength))) as SnapshotMeta;
+  // The CRC only proves the bytes are the ones written; what they say is checked like input.
+  let meta: SnapshotMeta;
+  try {
+    meta = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(12, 12 + headerLength))) as SnapshotMeta;
+  } catch {
+    throw new SnapshotError("torn", "header is not JSON");
+  }
+  if (!isMeta(meta)) throw new SnapshotError("torn", "header fields are missing or out of range");
   if (meta.partition !== expect.partition) throw new SnapshotError("mismatch", `snapshot of partition ${meta.partition}`);
   if (meta.configHash !== expect.configHash) throw new SnapshotError("mismatch", "made with other rules (config changed)");
   // Copy into an 8-aligned buffer so every section can be viewed in place.
@@ -148,8 +156,23 @@ export function decodeSnapshot(bytes: Uint8Array, expect: { partition: number; c
     dedupSeenAt: take(f64, 8),
   };
   const n = meta.memberCount;
-  if (parts.ids.length !== n || parts.score.length !== n || parts.tier.length !== n || parts.cellCount.length !== n) {
-    throw new SnapshotError("torn", "member sections disagree with the header");
+  const perMember = [parts.ids, parts.score, parts.tier, parts.cellStart, parts.cellCount, parts.cellClass];
+  if (perMember.some((s) => s.length !== n)) throw new SnapshotError("torn", "member sections disagree with the header");
+  const { cells } = parts;
+  if (cells.points.length !== cells.keys.length || cells.freeHead.length !== CLASS_MAX + 1) {
+    throw new SnapshotError("torn", "cell sections disagree with each other");
   }
+  if (parts.dedupLo.length !== parts.dedupHi.length || parts.dedupSeenAt.length !== parts.dedupHi.length) {
+    throw new SnapshotError("torn", "dedup sections disagree with each other");
+  }
+  if (at !== end) throw new SnapshotError("torn", "bytes after the last section");
   return { meta, parts };
+}
+
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+function isMeta(m: unknown): m is SnapshotMeta {
+  if (typeof m !== "object" || m === null || Array.isArray(m)) return false;
+  const o = m as Record<string, unknown>;
+  return isCount(o.lastSeq) && isCount(o.memberCount) && isCount(o.freeCells) && Number.isFinite(o.clock) && (o.clock as number) >= 0;
 }

@@ -74,7 +74,22 @@ export class DedupHorizon {
     this.insertAt(free, hi, lo, seenAt);
   }
 
-  /** Every live entry, oldest first (for snapshots and tests). */
+  /** The live entries, oldest first, as three arrays (for snapshots; no object per entry). */
+  exportArrays(): { hi: Uint32Array; lo: Uint32Array; seenAt: Float64Array } {
+    const n = this.size;
+    const hi = new Uint32Array(n);
+    const lo = new Uint32Array(n);
+    const seenAt = new Float64Array(n);
+    for (let k = 0; k < n; k++) {
+      const s = (this.tail + k) & this.ringMask;
+      hi[k] = this.fpHi[s];
+      lo[k] = this.fpLo[s];
+      seenAt[k] = this.seenAt[s];
+    }
+    return { hi, lo, seenAt };
+  }
+
+  /** Every live entry, oldest first (for tests). */
   *entries(): Generator<[hi: number, lo: number, seenAt: number]> {
     for (let p = this.tail; p < this.head; p++) {
       const s = p & this.ringMask;

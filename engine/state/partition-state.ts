@@ -408,7 +408,7 @@ export class PartitionState {
   /** Views of everything that makes this state (no copies; serialise before applying more). */
   exportParts() {
     const n = this.memberCount;
-    const dedup = [...this.dedup.entries()];
+    const dedup = this.dedup.exportArrays();
     return {
       clock: this.clock,
       memberCount: n,
@@ -419,9 +419,9 @@ export class PartitionState {
       cellCount: this.cellCount.subarray(0, n),
       cellClass: this.cellClass.subarray(0, n),
       cells: this.cells.exportParts(),
-      dedupHi: Uint32Array.from(dedup, (e) => e[0]),
-      dedupLo: Uint32Array.from(dedup, (e) => e[1]),
-      dedupSeenAt: Float64Array.from(dedup, (e) => e[2]),
+      dedupHi: dedup.hi,
+      dedupLo: dedup.lo,
+      dedupSeenAt: dedup.seenAt,
     };
   }
 
