@@ -7,6 +7,7 @@ import { loadConfig, type ConfigInput } from "../engine/config.ts";
 import { TIERS, type Tier } from "../proto/index.ts";
 import { RULE_CASES, type RuleCase } from "./cases/rules.cases.ts";
 import { ReferencePartition, type RefChange, type RefMessage } from "./reference/reference.ts";
+import { mulberry32 } from "./harness/prng.ts";
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -90,17 +91,8 @@ describe("reference basics", () => {
 
 // ───────────────────────────── property checks on seeded random logs ─────────────────────────────
 
-/** mulberry32: a small seeded PRNG, so every failure replays from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG, so every failure replays from its seed. */
+const prng = mulberry32;
 
 const LINES = ["taobao", "tmall", "eleme", "fliggy", "hema"];
 const MEMBERS_MAX = 8;
