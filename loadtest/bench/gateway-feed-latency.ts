@@ -1,0 +1,342 @@
+// gateway-feed-latency: from publishing an order to the `tier` frame it causes arriving at a
+// member's WebSocket, under a steady background order load.
+//
+// Processes: nats-server, an engine, a gateway (loadtest/stack/stack.ts), an order publisher
+// (loadtest/stack/order-load-role.ts: the background load and the probes) and a client process
+// (loadtest/stack/ws-clients-role.ts) holding K feed connections — the publisher and the
+// clients share no process with the gateway.
+//
+// Probes: the K connected members are ids no background order touches (above 2^32), so the
+// publisher knows each one's score and every probe is the one order that crosses the member's
+// next tier threshold. Its id carries the publisher's wall clock just before js.publish; the
+// client matches the tier frame by its cause (the id) and records its own wall clock minus
+// that into an HDR histogram. Both clocks are performance.timeOrigin + performance.now() on
+// one machine; their disagreement is measured and reported. Each probe's latency is then split
+// at the timestamps JetStream stored with the order and with its tier change, and at the
+// moment an observer subscribed to the member's live subject beside the gateway got the live
+// message (loadtest/stack/probe-split.ts): publisher, engine, engine's live publish, gateway.
+//
+// Phases, one after another, probes at K/10 per second in each:
+//   idle      no background load: the pipeline's own latency;
+//   target    the background at TARGET_RATE orders/s — the target holds only if the rate and
+//             the latency both do;
+//   half, quarter   the background at 50 % and 25 % of it: latency against load on this box.
+// Then the peer: a bare Bun.serve (no logic) server.publish-ing the same small frames at the
+// same rate to K connected clients, timed the same way, with the stack stopped.
+
+import { loadConfig } from "../../engine/config.ts";
+import { processCpuS } from "../cpu-time.ts";
+import { type Child, spawnRole, stopAll } from "../stack/children.ts";
+import { clockOffset } from "../stack/clock.ts";
+import { foreignCpuSpan } from "../stack/machine-cpu.ts";
+import type { EngineCountersReply } from "../stack/engine-role.ts";
+import type { LatencySummary } from "../stack/latency.ts";
+import type { LoopLag } from "../stack/loop-lag.ts";
+import type { RunArgs, RunResult } from "../stack/order-load-role.ts";
+import { type ProbeSplit, splitProbes } from "../stack/probe-split.ts";
+import { BENCH_ENGINE_CONFIG, startStack, type Stack } from "../stack/stack.ts";
+import type { OpenResult } from "../stack/ws-clients-role.ts";
+import { type BenchContext, type BenchModule, compared, type RowDraft } from "./types.ts";
+
+const TARGET_RATE = 200_000;
+const LATENCY_P99_MS_MAX = 10;
+/** A rate counts as held when the engine applied at least this share of it over the window… */
+const RATE_HELD_SHARE = 0.98;
+/** …and had at most this many seconds of it left unapplied at the end. */
+const BACKLOG_S_MAX = 0.5;
+const PHASES = [
+  { name: "idle", share: 0 },
+  { name: "target", share: 1 },
+  { name: "half", share: 0.5 },
+  { name: "quarter", share: 0.25 },
+] as const;
+const PHASE_MS = 10_000;
+const RAW_MS = 10_000;
+const POPULATION_MEMBERS = 500_000;
+const CONNECTIONS = 1_000;
+/** Probe members: above every population id (those are ≤ 2^32 − 5). */
+const PROBE_MEMBER_BASE = 2 ** 32 + 1_000;
+const DRAIN_DEADLINE_MS = 30_000;
+const POLL_MS = 500;
+const PARTITIONS = loadConfig(BENCH_ENGINE_CONFIG).partitions;
+
+export const gatewayFeedLatencyBench: BenchModule = {
+  name: "gateway-feed-latency",
+  description:
+    "time from publishing an order to its `tier` frame at a connected member's WebSocket, under a steady background load of the realistic population (nats-server, engine, gateway, publisher and clients each their own process), beside a bare Bun server.publish",
+  run,
+};
+
+type Latency = LatencySummary & { negative: number };
+
+interface GatewayLoad {
+  nats: { inMsgs: number; inBytes: number };
+  lag: LoopLag;
+  warnings: number;
+}
+
+interface Phase {
+  name: string;
+  rate: number;
+  load: RunResult;
+  /** Engine orders applied per second over the window, and orders left unapplied at its end. */
+  appliedRate: number;
+  backlogAtEnd: number;
+  held: boolean;
+  drained: boolean;
+  drainMs: number;
+  latency: Latency;
+  cpu: Record<string, number>;
+  tierChanges: number;
+  engineLag: LoopLag;
+  gatewayLag: LoopLag;
+  /** NATS messages the gateway received per second over the window. */
+  gatewayMsgsPerS: number;
+  split: ProbeSplit | null;
+}
+
+interface Env {
+  ctx: BenchContext;
+  stack: Stack;
+  load: Child;
+  clients: Child;
+  members: number;
+  probeRate: number;
+}
+
+async function run(ctx: BenchContext): Promise<RowDraft[]> {
+  const k = Math.max(20, Math.round(CONNECTIONS * ctx.scale));
+  const probeRate = k / 10;
+  const members = Math.max(1000, Math.round(POPULATION_MEMBERS * ctx.scale));
+  const phaseMs = Math.round(PHASE_MS * Math.sqrt(ctx.scale));
+  const probeMembers = Array.from({ length: k }, (_, i) => PROBE_MEMBER_BASE + i);
+  const phases: Phase[] = [];
+  let open: OpenResult;
+  let clock: { skewMs: number; uncertaintyMs: number };
+  let counts: Record<string, unknown>;
+
+  const stack = await startStack(ctx);
+  let load: Child | null = null;
+  let clients: Child | null = null;
+  try {
+    load = await spawnRole("order-load-role", [stack.nats.url]);
+    clients = await spawnRole("ws-clients-role");
+    await load.request("probeMembers", { members: probeMembers });
+    await clients.request("watchLive", { natsUrl: stack.nats.url, members: probeMembers, partitions: PARTITIONS });
+    open = await clients.request<OpenResult>("open", { url: stack.feedUrl, members: probeMembers, secret: stack.jwtSecret, concurrency: 128, deadlineMs: 30_000 }, 60_000);
+    if (open.opened !== k) throw new Error(`${open.opened} of ${k} feed connections opened: ${open.firstError}`);
+    const [lo, co] = [await clockOffset(load), await clockOffset(clients)];
+    clock = { skewMs: co.offsetMs - lo.offsetMs, uncertaintyMs: (lo.rttMs + co.rttMs) / 2 };
+    ctx.log(`feed-latency: ${k} members connected; clients' clock − publisher's = ${clock.skewMs.toFixed(3)} ms (± ${clock.uncertaintyMs.toFixed(3)})`);
+
+    const env = { ctx, stack, load, clients, members, probeRate };
+    for (const p of PHASES) phases.push(await phase(env, p.name, TARGET_RATE * p.share, phaseMs));
+    counts = await clients.request<Record<string, unknown>>("counts");
+    for (const p of phases) {
+      const arrived = await clients.request<[string, number, number, number][]>("arrivals", { phase: p.name });
+      p.split = await splitProbes(stack.nats.url, p.load.probes, arrived);
+    }
+  } finally {
+    await clients?.request("closeAll", undefined, 20_000).catch(() => {});
+    await stopAll([clients, load]);
+    await stack.stop();
+  }
+  const raw = await rawPublish(ctx, probeMembers, probeRate, Math.round(RAW_MS * Math.sqrt(ctx.scale)));
+  return report(ctx, { phases, raw, k, members, probeRate, clock, open, counts });
+}
+
+async function phase(e: Env, name: string, rate: number, durationMs: number): Promise<Phase> {
+  e.ctx.log(`feed-latency: phase ${name}: ${rate} orders/s for ${durationMs / 1000} s`);
+  const pids: Record<string, number> = {
+    "nats-server": e.stack.nats.pid,
+    engine: e.stack.engine.pid,
+    gateway: e.stack.gateway.pid,
+    publisher: e.load.pid,
+    clients: e.clients.pid,
+  };
+  const engineCounters = () => e.stack.engine.request<EngineCountersReply>("counters", undefined, 30_000);
+  const gatewayLoad = () => e.stack.gateway.request<GatewayLoad>("load", undefined, 30_000);
+  const cpu0 = Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, processCpuS(pid)]));
+  const foreign = foreignCpuSpan([...Object.values(pids), process.pid]);
+  const before = await engineCounters();
+  const gwBefore = await gatewayLoad();
+  const t0 = performance.now();
+  const args: RunArgs = { ratePerSec: rate, durationMs, members: e.members, seed: e.ctx.seed, probes: { phase: name, ratePerSec: e.probeRate } };
+  const running = e.load.request<RunResult>("run", args, durationMs + 60_000);
+  // The engine's applied count at the end of the window (one reading, so its lag covers the window).
+  await Bun.sleep(Math.max(1, durationMs - POLL_MS / 2));
+  const atWindowEnd = await engineCounters();
+  const gwAtEnd = await gatewayLoad();
+  const windowS = (performance.now() - t0) / 1000;
+  const cpu = Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, (processCpuS(pid) - cpu0[n]) / windowS]));
+  const f = foreign();
+  cpu["processes outside this benchmark"] = f.foreign;
+  cpu["stolen by the hypervisor"] = f.steal;
+  const load = await running;
+  const appliedInWindow = atWindowEnd.eventsApplied - before.eventsApplied;
+  const backlogAtEnd = Math.max(0, load.offered + load.probesSent - appliedInWindow);
+
+  // Drain: every order applied and every probe's frame in, or the deadline.
+  const d0 = performance.now();
+  const ordersSent = load.acked + load.probesAcked;
+  let now = atWindowEnd;
+  let latency = await e.clients.request<Latency>("latency", { phase: name });
+  while ((now.eventsApplied - before.eventsApplied < ordersSent || latency.count < load.probesSent) && performance.now() - d0 < DRAIN_DEADLINE_MS) {
+    await Bun.sleep(POLL_MS);
+    now = await engineCounters();
+    latency = await e.clients.request<Latency>("latency", { phase: name });
+  }
+  const drained = now.eventsApplied - before.eventsApplied >= ordersSent && latency.count >= load.probesSent;
+  const drainMs = performance.now() - d0;
+  const appliedRate = appliedInWindow / windowS;
+  const held = rate > 0 && appliedRate >= rate * RATE_HELD_SHARE && backlogAtEnd <= rate * BACKLOG_S_MAX;
+  e.ctx.log(
+    `feed-latency: phase ${name}: offered ${(load.offered / windowS).toFixed(0)}/s, applied ${appliedRate.toFixed(0)}/s; ` +
+      `${latency.count}/${load.probesSent} probes, p99 ${latency.p99Ms} ms; ${drained ? "drained" : "NOT drained"} in ${(drainMs / 1000).toFixed(1)} s`,
+  );
+  return {
+    name,
+    rate,
+    load,
+    appliedRate,
+    backlogAtEnd,
+    held,
+    drained,
+    drainMs,
+    latency,
+    cpu,
+    tierChanges: now.tierChanges - before.tierChanges,
+    engineLag: atWindowEnd.lag,
+    gatewayLag: gwAtEnd.lag,
+    gatewayMsgsPerS: (gwAtEnd.nats.inMsgs - gwBefore.nats.inMsgs) / windowS,
+    split: null,
+  };
+}
+
+async function rawPublish(ctx: BenchContext, members: number[], rate: number, durationMs: number): Promise<Latency & { sent: number }> {
+  let server: Child | null = null;
+  let clients: Child | null = null;
+  try {
+    server = await spawnRole("bare-ws-role", ["--subscribe"]);
+    clients = await spawnRole("ws-clients-role");
+    const o = await clients.request<OpenResult>("open", { url: server.info.url, members, secret: "unused-secret-for-bare-server", concurrency: 128, deadlineMs: 30_000 }, 60_000);
+    if (o.opened !== members.length) throw new Error(`raw peer: ${o.opened} of ${members.length} connections opened`);
+    ctx.log(`feed-latency: raw Bun server.publish, ${rate}/s for ${durationMs / 1000} s`);
+    const { sent } = await server.request<{ sent: number }>("publish", { phase: "raw", members, ratePerSec: rate, durationMs }, durationMs + 30_000);
+    let latency = await clients.request<Latency>("latency", { phase: "raw" });
+    for (let i = 0; i < 20 && latency.count < sent; i++) {
+      await Bun.sleep(100);
+      latency = await clients.request<Latency>("latency", { phase: "raw" });
+    }
+    return { ...latency, sent };
+  } finally {
+    await clients?.request("closeAll", undefined, 20_000).catch(() => {});
+    await stopAll([clients, server]);
+  }
+}
+
+interface Outcome {
+  phases: Phase[];
+  raw: Latency & { sent: number };
+  k: number;
+  members: number;
+  probeRate: number;
+  clock: { skewMs: number; uncertaintyMs: number };
+  open: OpenResult;
+  counts: Record<string, unknown>;
+}
+
+const fmtMs = (ms: number) => (ms >= 100 ? Math.round(ms).toLocaleString("en") : Number(ms.toPrecision(3)).toString());
+
+function report(ctx: BenchContext, o: Outcome): RowDraft[] {
+  const rows: RowDraft[] = [];
+  const raw = o.raw;
+  const rawCeiling = (what: "p50Ms" | "p99Ms" | "p999Ms" | "maxMs") => ({ name: `raw Bun server.publish ${what.replace("Ms", "")}`, value: raw[what] });
+  const target = `p99 ≤ ${LATENCY_P99_MS_MAX} ms at ${TARGET_RATE.toLocaleString("en")} orders/s`;
+  for (const p of o.phases) {
+    const w = p.load.windowMs / 1000;
+    const label = p.rate === 0 ? `${p.name} (no background load)` : `${p.name} (${p.rate.toLocaleString("en")} orders/s asked)`;
+    const l = p.latency;
+    const complete = l.count === p.load.probesSent;
+    if (p.rate > 0) {
+      rows.push(
+        { metric: `${label}: orders offered by the publisher`, value: p.load.offered / w, unit: "orders/s" },
+        { metric: `${label}: orders stored by JetStream (acked in the window)`, value: p.load.ackedInWindow / w, unit: "orders/s" },
+        { metric: `${label}: orders applied by the engine in the window${p.held ? "" : " (rate NOT held)"}`, value: p.appliedRate, unit: "orders/s" },
+      );
+    }
+    const p99: Omit<RowDraft, "ratio" | "pass"> = {
+      metric: `${label}: order → tier frame p99${complete ? "" : ` (${p.load.probesSent - l.count} frames never came: a lower bound)`}`,
+      value: l.p99Ms,
+      unit: "ms",
+      ceiling: rawCeiling("p99Ms"),
+    };
+    rows.push(
+      { metric: `${label}: probes whose tier frame arrived`, value: l.count, unit: `of ${p.load.probesSent}` },
+      compared({ metric: `${label}: order → tier frame p50`, value: l.p50Ms, unit: "ms", ceiling: rawCeiling("p50Ms") }),
+      p.rate === TARGET_RATE ? { ...compared(p99), target, pass: p.held && complete && l.p99Ms <= LATENCY_P99_MS_MAX } : compared(p99),
+      compared({ metric: `${label}: order → tier frame p99.9`, value: l.p999Ms, unit: "ms", ceiling: rawCeiling("p999Ms") }),
+      compared({ metric: `${label}: order → tier frame max`, value: l.maxMs, unit: "ms", ceiling: rawCeiling("maxMs") }),
+    );
+    if (p.split !== null && p.split.probes > 0) {
+      const s = p.split;
+      const segments = [
+        ["publish → order stored in ORDERS", s.toOrders],
+        ["ORDERS → tier change stored in TIER_EVENTS (engine)", s.engine],
+        ["TIER_EVENTS → live tier message at a subscriber (engine's live publish)", s.toLive],
+        ["live tier message → frame at the client (gateway, WebSocket)", s.gateway],
+      ] as const;
+      for (const [what, seg] of segments) rows.push({ metric: `${label}: of which ${what}, p99`, value: seg.p99Ms, unit: "ms" });
+      ctx.note(
+        `gateway-feed-latency: ${p.name}: ${s.probes} probes split at JetStream's stored timestamps and the observer's (p50 / p99 / max, ms): ` +
+          segments.map(([what, seg]) => `${what} ${fmtMs(seg.p50Ms)} / ${fmtMs(seg.p99Ms)} / ${fmtMs(seg.maxMs)}`).join("; ") + ".",
+      );
+    }
+    rows.push({ metric: `${label}: NATS messages into the gateway`, value: p.gatewayMsgsPerS, unit: "msgs/s" });
+    ctx.note(
+      `gateway-feed-latency: ${p.name}: ${p.load.probesSent} probes, ${l.count} frames matched` +
+        (p.rate > 0
+          ? `; ${p.load.offered.toLocaleString("en")} background orders offered in ${w.toFixed(1)} s (${p.load.ticksBlocked} of ${p.load.ticks} publisher ticks blocked on 4096 unacknowledged messages; ` +
+            `${p.load.publishErrors} publish errors), ${p.tierChanges.toLocaleString("en")} tier changes (${((p.tierChanges / Math.max(1, p.load.offered)) * 100).toFixed(1)} per 100 orders); ` +
+            `rate held: ${p.held ? "yes" : "no"} (${Math.round(p.backlogAtEnd).toLocaleString("en")} orders unapplied at the window's end)`
+          : "") +
+        `; ${p.drained ? "drained" : "NOT drained"} ${(p.drainMs / 1000).toFixed(1)} s after the window. CPU per wall second: ${Object.entries(p.cpu).map(([n, c]) => `${n} ${c.toFixed(2)}`).join(", ")}. ` +
+        `Event-loop lag (max; ticks > 50 ms late): engine ${fmtMs(p.engineLag.maxMs)} ms, ${p.engineLag.over50Ms}; gateway ${fmtMs(p.gatewayLag.maxMs)} ms, ${p.gatewayLag.over50Ms}.`,
+    );
+  }
+  const heldPhases = o.phases.filter((p) => p.held);
+  const best = heldPhases.length === 0 ? null : heldPhases.reduce((a, b) => (b.rate > a.rate ? b : a));
+  rows.push({ metric: "highest background rate held in this run (applied ≥ 98 %, ≤ 0.5 s left)", value: best?.appliedRate ?? 0, unit: "orders/s" });
+  if (best !== null) rows.push(compared({ metric: `order → tier frame p99 at that rate (${best.name})`, value: best.latency.p99Ms, unit: "ms", ceiling: rawCeiling("p99Ms") }));
+  rows.push(
+    { metric: "raw Bun server.publish → client: frames arrived", value: raw.count, unit: `of ${raw.sent}` },
+    { metric: "raw Bun server.publish → client p50", value: raw.p50Ms, unit: "ms" },
+    { metric: "raw Bun server.publish → client p99", value: raw.p99Ms, unit: "ms" },
+    { metric: "raw Bun server.publish → client p99.9", value: raw.p999Ms, unit: "ms" },
+    { metric: "raw Bun server.publish → client max", value: raw.maxMs, unit: "ms" },
+  );
+  ctx.note(
+    `gateway-feed-latency: ${o.k.toLocaleString("en")} feed connections (JSON frames), one per probe member (ids from 2^32 + 1000, untouched by the background), ` +
+      `opened in ${(o.open.ms / 1000).toFixed(1)} s; probes at ${o.probeRate}/s, round robin over the members, each the one order (line taobao, 1 point per yuan) that ` +
+      `reaches the member's next tier: a probe's latency = the client's wall clock when the tier frame arrived − the publisher's just before js.publish (HDR histogram, µs). ` +
+      `With ${o.k.toLocaleString("en")} members over ${PARTITIONS} partitions the gateway subscribes partition-wide where 16 or more watch (gateway/feed/registry.ts), so it also ` +
+      `receives the background's live tier messages of those partitions ("NATS messages into the gateway").`,
+  );
+  ctx.note(
+    `gateway-feed-latency: background: the realistic population (${o.members.toLocaleString("en")} members, empty at the start; Zipf 1.1 with half the orders uniform; ` +
+      `event time follows the wall clock) published every 10 ms as one message per partition (≤ 256 orders), no Nats-Msg-Id, ≤ 4096 messages unacknowledged; ` +
+      `the engine runs with ticks off. A rate is held when the engine applied ≥ ${RATE_HELD_SHARE * 100} % of it over the ${(PHASE_MS / 1000).toFixed(0)} s window with ≤ ${BACKLOG_S_MAX} s of it ` +
+      `left; the target passes only when ${TARGET_RATE.toLocaleString("en")} orders/s is held and p99 ≤ ${LATENCY_P99_MS_MAX} ms with every probe's frame in. Every process shares ` +
+      `this machine's 2 cores (nats-server, engine, gateway, publisher, clients).`,
+  );
+  ctx.note(
+    `gateway-feed-latency: clocks: the clients' wall clock minus the publisher's, measured over IPC round trips, is ${o.clock.skewMs.toFixed(3)} ms (± ${o.clock.uncertaintyMs.toFixed(3)} ms): ` +
+      `the error of every latency above. Negative samples (clamped to 1 µs): ${o.phases.map((p) => `${p.name} ${p.latency.negative}`).join(", ")}, raw ${raw.negative}. ` +
+      `Closes seen by the clients, by code: ${JSON.stringify(o.counts.closesByCode)}; frames by type: ${JSON.stringify(o.counts.framesByType)}.`,
+  );
+  ctx.note(
+    `gateway-feed-latency: the peer: a bare Bun.serve WebSocket server (loadtest/stack/bare-ws-role.ts) with the same ${o.k.toLocaleString("en")} connections, each subscribed to its own topic; ` +
+      `server.publish of a small tier-shaped frame at ${o.probeRate}/s stamped just before the call, received and timed by the same client code, with the tierstream processes stopped.`,
+  );
+  return rows;
+}
