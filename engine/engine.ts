@@ -12,6 +12,7 @@ import { startMemberService } from "./member-service.ts";
 import { CONSUME_BUFFER_BYTES_TOTAL, PartitionRunner } from "./partition-runner.ts";
 import { Ticker } from "./ticker.ts";
 import { SnapshotStore } from "./snapshot/store.ts";
+import { TimeSlice } from "./time-slice.ts";
 import { Interest } from "./interest.ts";
 import { AckedPublisher } from "./acked-publisher.ts";
 
@@ -85,11 +86,12 @@ export class Engine {
     await ensureStreams(jsm, { replicas: this.options.replicas });
     const owned = this.options.partitions ?? [...Array(config.partitions).keys()];
     const consumeBytesMax = Math.floor(CONSUME_BUFFER_BYTES_TOTAL / Math.max(1, owned.length));
+    const slice = new TimeSlice();
     const snapshots = this.options.snapshotDir ? new SnapshotStore(this.options.snapshotDir, this.log) : undefined;
     for (const p of owned) {
       this.runners.set(
         p,
-        new PartitionRunner(p, { snapshots, now: this.options.now, consumeBytesMax, nc: this.nc, publisher: this.publisher, js, jsm, config, counters: this.counters, log: this.log }),
+        new PartitionRunner(p, { slice, snapshots, now: this.options.now, consumeBytesMax, nc: this.nc, publisher: this.publisher, js, jsm, config, counters: this.counters, log: this.log }),
       );
     }
     await Promise.all([...this.runners.values()].map((r) => r.start()));

@@ -6,6 +6,10 @@
 // `recoverPosition` tells the runner which positions the stream already holds. A failed
 // publish is retried with backoff until it succeeds or the outbox stops; while anything is
 // unacknowledged the partition's consumption waits once `inFlightMax` is reached.
+// Retries keep that order: failed jobs wait in one queue, in push order, with one backoff
+// timer for the outbox, and jobs pushed meanwhile queue behind them. (Per-job timers let a
+// later change, backed off less, be stored before an earlier one; the runner's recovery
+// reads the LAST stored position as "everything before is stored", so that order matters.)
 
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
@@ -34,6 +38,11 @@ export class Outbox {
   private waiters: (() => void)[] = [];
   private stopped = false;
   publishRetries = 0;
+  /** Jobs to send again (and jobs pushed since the first of them failed), in push order. */
+  private retryQueue: { job: OutboxJob; n: number }[] = [];
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Consecutive retry rounds without a success: the index into RETRY_BACKOFF_MS. */
+  private retryRound = 0;
 
   constructor(
     private readonly publisher: AckedPublisher,
@@ -51,8 +60,9 @@ export class Outbox {
 
   push(job: OutboxJob): void {
     this.inFlight++;
-    this.pushedCount++;
-    this.publish(job, 0);
+    const n = ++this.pushedCount;
+    if (this.retryTimer !== null) this.retryQueue.push({ job, n }); // behind the jobs waiting to go again
+    else this.publish(job, n);
   }
 
   /** Resolves when nothing is in flight. */
@@ -77,10 +87,14 @@ export class Outbox {
 
   stop(): void {
     this.stopped = true;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    for (let i = this.retryQueue.length; i > 0; i--) this.done(); // given up
+    this.retryQueue = [];
     this.release();
   }
 
-  private publish(job: OutboxJob, attempt: number): void {
+  private publish(job: OutboxJob, n: number): void {
     const h = natsHeaders();
     h.set(HEADER_MSG_ID, job.msgId);
     h.set(HEADER_TIER_POS, job.pos);
@@ -90,19 +104,34 @@ export class Outbox {
       job.data,
       h,
       (seq) => {
+        this.retryRound = 0;
         job.onStored?.(seq);
         this.done();
       },
       (err) => {
         if (this.stopped) return this.done();
         this.publishRetries++;
-        const waitMs = RETRY_BACKOFF_MS[Math.min(attempt, RETRY_BACKOFF_MS.length - 1)];
-        if (attempt === 0 || attempt % 10 === 0) {
+        // In push order among the other failed jobs (failures of one round arrive in order).
+        let at = this.retryQueue.length;
+        while (at > 0 && this.retryQueue[at - 1].n > n) at--;
+        this.retryQueue.splice(at, 0, { job, n });
+        if (this.retryTimer !== null) return;
+        const round = this.retryRound++;
+        const waitMs = RETRY_BACKOFF_MS[Math.min(round, RETRY_BACKOFF_MS.length - 1)];
+        if (round === 0 || round % 10 === 0) {
           this.log.warn(`publish to ${job.subject} failed (${err.message}); retrying in ${waitMs} ms`);
         }
-        setTimeout(() => this.publish(job, attempt + 1), waitMs);
+        this.retryTimer = setTimeout(() => this.retryNow(), waitMs);
       },
     );
+  }
+
+  /** Sends every waiting job again, in push order, pipelined. */
+  private retryNow(): void {
+    this.retryTimer = null;
+    const jobs = this.retryQueue;
+    this.retryQueue = [];
+    for (const { job, n } of jobs) this.publish(job, n);
   }
 
   private done(): void {

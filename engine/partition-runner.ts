@@ -34,6 +34,7 @@ import { ScoreFeed } from "./score-feed.ts";
 import { PartitionState } from "./state/partition-state.ts";
 import { configHash, encodeSnapshot } from "./snapshot/format.ts";
 import type { SnapshotStore } from "./snapshot/store.ts";
+import type { TimeSlice } from "./time-slice.ts";
 
 /**
  * Bytes of ORDERS messages all of an engine's partitions may have pulled and not yet
@@ -45,6 +46,8 @@ const CONSUME_BYTES_MIN = 64 * 1024;
 const encoder = new TextEncoder();
 
 export interface RunnerDeps {
+  /** Shared by every runner of the engine: when to give the event loop a turn. */
+  slice: TimeSlice;
   /** Where snapshots go; none when absent. */
   snapshots?: SnapshotStore;
   now?: () => number;
@@ -197,6 +200,7 @@ export class PartitionRunner {
       for (const d of r.deadLetters) this.deadLetter(m.seq, d);
       for (let k = 0; k < r.changes.length; k++) this.tierChange(m.seq, k, r.changes[k]);
       if (m.info.pending === 0) this.markCaughtUp();
+      await this.deps.slice.yieldIfSpent();
       if (this.outbox.full) await this.outbox.room();
       if (this.deps.publisher.full) await this.deps.publisher.room();
       if (this.snapshotWanted) {

@@ -54,6 +54,8 @@ export function validateOrder(value: unknown, lines: readonly string[] = DEFAULT
     if (!ORDER_KEYS.has(key)) return bad("bad_shape", `unknown field ${JSON.stringify(key)}`);
   }
   if (typeof v.id !== "string" || v.id.length === 0) return bad("bad_id", "id must be a non-empty string");
+  // A lone surrogate (JSON "\ud800") has no UTF-8 form: encoded, it would be bytes the engine refuses.
+  if (!v.id.isWellFormed()) return bad("bad_id", "id must be valid Unicode (no lone surrogates)");
   const idBytes = utf8.encode(v.id).length;
   if (idBytes > ORDER_ID_BYTES_MAX) return bad("bad_id", `id is ${idBytes} bytes; at most ${ORDER_ID_BYTES_MAX}`);
   if (typeof v.member !== "number" || !Number.isInteger(v.member) || v.member < 1 || v.member > MEMBER_MAX) {

@@ -129,7 +129,8 @@ export class FeedHub {
     return parseFeedRequest(req, this.deps.options).then((r) => {
       if (r instanceof Response) return r;
       if (this.state !== "running") return errorResponse(503, "unavailable", "the feed is not accepting connections");
-      const headers = r.protocol ? { "Sec-WebSocket-Protocol": r.protocol } : undefined;
+      // Without the header Bun echoes the client's first offer, one we may not speak; "" sends none.
+      const headers = { "Sec-WebSocket-Protocol": r.protocol ?? "" };
       if (server.upgrade(req, { data: r.data, headers })) return undefined;
       return errorResponse(426, "upgrade_required", "GET /v1/feed is a WebSocket endpoint");
     });

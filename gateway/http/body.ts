@@ -12,7 +12,15 @@ export async function readBody(req: Request, bytesMax: number): Promise<Uint8Arr
   let total = 0;
   const reader = req.body.getReader();
   for (;;) {
-    const { done, value } = await reader.read();
+    let next: Awaited<ReturnType<typeof reader.read>>;
+    try {
+      next = await reader.read();
+    } catch (err) {
+      // The client closed the connection mid-body, or sent broken chunked framing (Bun has
+      // answered 400 already): the caller's fault, not an internal error.
+      throw new HttpError(400, "body_unreadable", `the body could not be read (${(err as Error)?.message ?? String(err)})`);
+    }
+    const { done, value } = next;
     if (done) break;
     total += value.byteLength;
     if (total > bytesMax) {
