@@ -112,7 +112,7 @@ export class Engine {
     this.ticker = new Ticker(js, this.runners, config.tickIntervalMs, now, this.log);
     this.ticker.start();
     this.interest = new Interest(this.nc, new Map([...this.runners].map(([p, r]) => [p, r.scoreFeed])), now, this.log);
-    this.interest.start();
+    await this.interest.start();
     if (snapshots) {
       this.snapshotTimer = setInterval(() => {
         for (const r of this.runners.values()) r.requestSnapshot();

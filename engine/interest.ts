@@ -37,7 +37,8 @@ export class Interest {
     private readonly log: Logger,
   ) {}
 
-  start(): void {
+  /** Subscribes, and resolves once the server has the subscriptions (a lease sent after start is never missed). */
+  async start(): Promise<void> {
     for (const [p, feed] of this.feeds) {
       const sub = this.nc.subscribe(interestSubject(p), {
         callback: (err, msg) => {
@@ -56,6 +57,7 @@ export class Interest {
         for (const feed of this.feeds.values()) feed.leases.expire(now);
       }, EXPIRE_INTERVAL_MS),
     );
+    await this.nc.flush();
     this.nc.publish(INTEREST_RESYNC_SUBJECT, "");
   }
 

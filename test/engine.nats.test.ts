@@ -249,7 +249,7 @@ describe("engine live feeds: interest leases, score ticks, live tier changes", (
         },
       });
     }
-    c.nc.publish(interestSubject(pw), JSON.stringify({ gateway: "test", leaseMs: 1500, members: [watched] }));
+    c.nc.publish(interestSubject(pw), JSON.stringify({ gateway: "test", leaseMs: 30_000, members: [watched] }));
     await eventually(() => engine.runners.get(pw)!.scoreFeed.leases.has(watched), "the engine to hold the lease");
     // Three orders in one message: one coalesced score tick (+250), one live tier change.
     await publishOrders(c.js, [paid("w1", watched, 10_000), paid("w2", watched, 10_000, T + 1), paid("w3", watched, 5_000, T + 2)]);
@@ -265,10 +265,21 @@ describe("engine live feeds: interest leases, score ticks, live tier changes", (
     const stored = await readTierChanges(c.nc, `tier.${pw}.${watched}`);
     expect(live.body.seq).toBe(stored[0].seq);
 
-    await Bun.sleep(2600); // the lease (1.5 s) lapses at the next sweep
+    // A lease that is not renewed lapses: no more ticks for that member.
+    const lapsing = 5152;
+    const pl = partitionOf(lapsing, 64);
+    c.nc.subscribe(scoreSubject(pl, lapsing), {
+      callback: (_e, m) => {
+        frames.push({ subject: m.subject, body: m.json() });
+      },
+    });
+    c.nc.publish(interestSubject(pl), JSON.stringify({ gateway: "test", leaseMs: 500, members: [lapsing] }));
+    const leases = engine.runners.get(pl)!.scoreFeed.leases;
+    await eventually(() => leases.has(lapsing), "the short lease to be held");
+    await eventually(() => !leases.has(lapsing), "the short lease to lapse", 5_000);
     const before = frames.length;
-    await publishOrders(c.js, [paid("w4", watched, 1_000, T + 3)]);
-    await eventually(async () => (await memberViaService(c.nc, watched)).score === 260, "the last order");
+    await publishOrders(c.js, [paid("l1", lapsing, 1_000, T + 3)]);
+    await eventually(async () => (await memberViaService(c.nc, lapsing)).score === 10, "the order of the lapsed member");
     await Bun.sleep(250);
     expect(frames.length).toBe(before);
     await engine.stop();

@@ -389,7 +389,12 @@ describe("reading allocates nothing per order", () => {
       if (objects * 32 > 256 * 2 ** 20) throw new Error("no collection after 256 MB of garbage: this measurement is broken");
     }
     const rounds = Math.ceil((2 * budget) / ORDERS);
-    expect({ rounds, collected: collectedDuring(() => readBatch(rounds)) }).toEqual({ rounds, collected: false });
+    // A collection can also start for reasons of its own (another suite's sockets and timers
+    // share this process): allow three tries. A reader that allocates per order would start
+    // one in every try.
+    let collected = true;
+    for (let attempt = 0; attempt < 3 && collected; attempt++) collected = collectedDuring(() => readBatch(rounds));
+    expect({ rounds, collected }).toEqual({ rounds, collected: false });
   }, 30_000);
 });
 
