@@ -9,7 +9,7 @@ import type { Config } from "./config.ts";
 import { EngineCounters } from "./counters.ts";
 import { consoleLogger, type Logger } from "./log.ts";
 import { startMemberService } from "./member-service.ts";
-import { CONSUME_BUFFER_BYTES_TOTAL, PartitionRunner } from "./partition-runner.ts";
+import { CONSUME_BUFFER_BYTES_PER_CONNECTION, PartitionRunner, pullBytesFor } from "./partition-runner.ts";
 import { Ticker } from "./ticker.ts";
 import { SnapshotStore } from "./snapshot/store.ts";
 import { TimeSlice } from "./time-slice.ts";
@@ -31,6 +31,15 @@ export interface EngineOptions {
   snapshotDir?: string;
 }
 
+function connectEngine(options: EngineOptions, role: string): Promise<NatsConnection> {
+  return connect({
+    servers: options.natsUrl,
+    name: `${options.name ?? "tierstream-engine"}${role}`,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+  });
+}
+
 export class Engine {
   readonly counters = new EngineCounters();
   readonly runners = new Map<number, PartitionRunner>();
@@ -44,6 +53,12 @@ export class Engine {
   private stopping: Promise<void> | null = null;
 
   private readonly publisher: AckedPublisher;
+  /** Connections the partitions consume ORDERS on, a group of partitions each. */
+  private readonly consumeNcs: NatsConnection[] = [];
+
+  private connectTo(role: string): Promise<NatsConnection> {
+    return connectEngine(this.options, role);
+  }
 
   private constructor(
     readonly nc: NatsConnection,
@@ -57,13 +72,7 @@ export class Engine {
 
   static async start(options: EngineOptions): Promise<Engine> {
     const log = options.log ?? consoleLogger("engine");
-    const connectTo = (role: string) =>
-      connect({
-        servers: options.natsUrl,
-        name: `${options.name ?? "tierstream-engine"}${role}`,
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: 250,
-      });
+    const connectTo = (role: string) => connectEngine(options, role);
     const nc = await connectTo("");
     const publishNc = await connectTo("-publish").catch(async (err) => {
       await nc.close();
@@ -73,7 +82,7 @@ export class Engine {
     try {
       await engine.init();
     } catch (err) {
-      await Promise.all([nc.close(), publishNc.close()]).catch(() => {});
+      await Promise.all([nc.close(), publishNc.close(), ...engine.consumeNcs.map((c) => c.close())]).catch(() => {});
       throw err;
     }
     return engine;
@@ -85,13 +94,19 @@ export class Engine {
     const jsm = await jetstreamManager(this.nc);
     await ensureStreams(jsm, { replicas: this.options.replicas });
     const owned = this.options.partitions ?? [...Array(config.partitions).keys()];
-    const consumeBytesMax = Math.floor(CONSUME_BUFFER_BYTES_TOTAL / Math.max(1, owned.length));
+    // Pulls of all partitions on one connection must stay under its slow-consumer limit.
+    const pullBytes = pullBytesFor(owned.length, this.nc.info?.max_payload ?? 1024 * 1024);
+    const perConnection = Math.max(1, Math.floor(CONSUME_BUFFER_BYTES_PER_CONNECTION / pullBytes));
+    for (let i = 0; i < Math.ceil(owned.length / perConnection); i++) {
+      this.consumeNcs.push(await this.connectTo(`-consume-${i}`));
+    }
+    const consumeJs = this.consumeNcs.map((c) => jetstream(c));
     const slice = new TimeSlice();
     const snapshots = this.options.snapshotDir ? new SnapshotStore(this.options.snapshotDir, this.log) : undefined;
-    for (const p of owned) {
+    for (const [k, p] of owned.entries()) {
       this.runners.set(
         p,
-        new PartitionRunner(p, { slice, snapshots, now: this.options.now, consumeBytesMax, nc: this.nc, publisher: this.publisher, js, jsm, config, counters: this.counters, log: this.log }),
+        new PartitionRunner(p, { slice, snapshots, now: this.options.now, pullBytes, consumeJs: consumeJs[Math.floor(k / perConnection)], nc: this.nc, publisher: this.publisher, js, jsm, config, counters: this.counters, log: this.log }),
       );
     }
     await Promise.all([...this.runners.values()].map((r) => r.start()));
@@ -141,7 +156,7 @@ export class Engine {
       await this.service?.stop().catch(() => {});
       await Promise.all([...this.runners.values()].map((r) => r.stop()));
       this.publisher.close();
-      await Promise.all([this.nc.drain().catch(() => {}), this.publishNc.drain().catch(() => {})]);
+      await Promise.all([this.nc, this.publishNc, ...this.consumeNcs].map((c) => c.drain().catch(() => {})));
     })();
     return this.stopping;
   }

@@ -37,12 +37,22 @@ import type { SnapshotStore } from "./snapshot/store.ts";
 import type { TimeSlice } from "./time-slice.ts";
 
 /**
- * Bytes of ORDERS messages all of an engine's partitions may have pulled and not yet
- * applied. nats-server cuts a connection off as a slow consumer past 64 MiB pending (its
- * default max_pending) — and with it the PubAcks of tier changes — so stay well below.
+ * Bytes of ORDERS messages that the partitions sharing one connection may have pulled and not
+ * yet applied. nats-server cuts a connection off as a slow consumer past 64 MiB pending (its
+ * default max_pending) — a stall until the ordered consumers notice — so stay at half that;
+ * the engine opens as many consuming connections as its partitions' pulls need.
  */
-export const CONSUME_BUFFER_BYTES_TOTAL = 32 * 1024 * 1024;
+export const CONSUME_BUFFER_BYTES_PER_CONNECTION = 32 * 1024 * 1024;
 const CONSUME_BYTES_MIN = 64 * 1024;
+
+/**
+ * Bytes per pull for each of `partitions` partitions: an even share of the budget, but never
+ * less than the largest message the server accepts — a message bigger than a pull's
+ * max_bytes is never delivered, and its partition would stall on it.
+ */
+export function pullBytesFor(partitions: number, maxPayloadBytes: number): number {
+  return Math.max(CONSUME_BYTES_MIN, maxPayloadBytes + 64 * 1024, Math.floor(CONSUME_BUFFER_BYTES_PER_CONNECTION / Math.max(1, partitions)));
+}
 const encoder = new TextEncoder();
 
 export interface RunnerDeps {
@@ -51,8 +61,10 @@ export interface RunnerDeps {
   /** Where snapshots go; none when absent. */
   snapshots?: SnapshotStore;
   now?: () => number;
-  /** This runner's share of CONSUME_BUFFER_BYTES_TOTAL. */
-  consumeBytesMax: number;
+  /** max_bytes of each pull (pullBytesFor). */
+  pullBytes: number;
+  /** JetStream on the connection this runner consumes on (shared by a group of partitions). */
+  consumeJs: JetStreamClient;
   nc: NatsConnection;
   publisher: AckedPublisher;
   js: JetStreamClient;
@@ -110,7 +122,7 @@ export class PartitionRunner {
     this.tierPublished = tier.pos;
     this.tierSeq = tier.seq;
     this.dlqPublished = (await recoverPosition(jsm, STREAM_ORDERS_DLQ, dlqSubject(p))).pos;
-    const consumer = await js.consumers.get(STREAM_ORDERS, {
+    const consumer = await this.deps.consumeJs.consumers.get(STREAM_ORDERS, {
       filter_subjects: ordersSubject(p),
       deliver_policy: "by_start_sequence" as never,
       opt_start_seq: this.lastSeq + 1,
@@ -118,11 +130,7 @@ export class PartitionRunner {
     const info = await consumer.info(true);
     if (info.num_pending === 0) this.markCaughtUp();
 
-    // A pull must be able to carry the largest message the server accepts: a message bigger
-    // than a pull's max_bytes is never delivered, and the partition would stall on it.
-    const maxPayload = this.deps.nc.info?.max_payload ?? 1024 * 1024;
-    const pullBytes = Math.max(CONSUME_BYTES_MIN, maxPayload + 64 * 1024, this.deps.consumeBytesMax);
-    this.messages = await consumer.consume({ max_bytes: pullBytes });
+    this.messages = await consumer.consume({ max_bytes: this.deps.pullBytes });
     this.loopDone = this.loop(this.messages);
   }
 
