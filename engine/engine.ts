@@ -29,6 +29,8 @@ export interface EngineOptions {
   name?: string;
   /** Folder for partition snapshots; without one the engine replays its partitions from the start. */
   snapshotDir?: string;
+  /** A snapshot store of one's own (tests inject a slow one); overrides snapshotDir. */
+  snapshotStore?: SnapshotStore;
 }
 
 function connectEngine(options: EngineOptions, role: string): Promise<NatsConnection> {
@@ -102,7 +104,8 @@ export class Engine {
     }
     const consumeJs = this.consumeNcs.map((c) => jetstream(c));
     const slice = new TimeSlice();
-    const snapshots = this.options.snapshotDir ? new SnapshotStore(this.options.snapshotDir, this.log) : undefined;
+    const snapshots =
+      this.options.snapshotStore ?? (this.options.snapshotDir ? new SnapshotStore(this.options.snapshotDir, this.log) : undefined);
     for (const [k, p] of owned.entries()) {
       this.runners.set(
         p,

@@ -81,6 +81,8 @@ export class PartitionRunner {
   snapshotSeq = 0;
   private snapshotWanted = false;
   private snapshotWrite: Promise<unknown> = Promise.resolve();
+  /** Snapshot writes started and not finished (a slow disk shows here, not in consumption). */
+  snapshotWritesPending = 0;
   /** How long consumption waited for publishes to drain before the last snapshot, and the copy took. */
   lastSnapshotPauseMs = 0;
   lastSnapshotBytes = 0;
@@ -187,8 +189,10 @@ export class PartitionRunner {
     this.lastSnapshotBytes = bytes.length;
     this.snapshotWanted = false;
     this.snapshotSeq = seq;
+    this.snapshotWritesPending++;
     this.snapshotWrite = this.snapshotWrite
       .then(() => store.write(this.partition, seq, bytes))
+      .finally(() => this.snapshotWritesPending--)
       .catch((err: Error) => {
         this.snapshotSeq = 0; // try again next time
         this.deps.log.warn(`partition ${this.partition}: snapshot at seq ${seq} not written (${err.message})`);

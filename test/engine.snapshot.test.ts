@@ -173,3 +173,46 @@ describe("an engine restarted from its snapshots", () => {
 function memberOfEngine(engine: Awaited<ReturnType<typeof startEngine>>, member: number) {
   return memberView(engine.runners.get(partitionOf(member, 64))!.state, member, 0);
 }
+
+describe("a slow disk", () => {
+  const nats = useNatsServer();
+
+  test("a snapshot write that takes long does not hold up consumption", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tierstream-snap-"));
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let writesStarted = 0;
+    // The disk: every write waits for the gate (a mock of what a slow disk does to a write).
+    class SlowStore extends SnapshotStore {
+      override async write(partition: number, lastSeq: number, bytes: Uint8Array): Promise<string> {
+        writesStarted++;
+        await gate;
+        return super.write(partition, lastSeq, bytes);
+      }
+    }
+    const c = await client(nats.url);
+    try {
+      const engine = await startEngine(nats.url, {}, undefined, { snapshotStore: new SlowStore(dir, memoryLog()) });
+      const T = Date.now() - 60_000;
+      const member = 31337;
+      const order = (id: string, amount: number) => ({ id, member, line: "taobao", kind: "paid" as const, amount, ts: T });
+      await publishOrders(c.js, [order("s1", 10_000)]);
+      await eventually(async () => (await memberViaService(c.nc, member)).score === 100, "the first order");
+      const runner = engine.runners.get(partitionOf(member, 64))!;
+      runner.requestSnapshot();
+      await eventually(() => writesStarted === 1 && runner.snapshotWritesPending === 1, "the write to hang");
+      // While the disk hangs, orders keep applying.
+      await publishOrders(c.js, [order("s2", 20_000)]);
+      await eventually(async () => (await memberViaService(c.nc, member)).score === 300, "the order during the slow write");
+      expect(runner.snapshotWritesPending).toBe(1);
+      release();
+      await eventually(() => runner.snapshotWritesPending === 0, "the write to finish");
+      expect(readdirSync(join(dir, `p${partitionOf(member, 64)}`)).length).toBe(1);
+      await engine.stop();
+    } finally {
+      release();
+      await c.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
