@@ -16,14 +16,14 @@ import { sign } from "hono/jwt";
 import type { Engine } from "../engine/engine.ts";
 import type { Logger } from "../engine/log.ts";
 import type { Frame } from "../gateway/client/frames.ts";
-import type { GatewayOptions } from "../gateway/config.ts";
 import { EngineClient } from "../gateway/engine-client.ts";
 import { FeedHub, type FeedSocketData } from "../gateway/feed/hub.ts";
 import { GatewayMetrics } from "../gateway/metrics.ts";
-import { DEFAULT_LINES, type Order } from "../proto/index.ts";
+import type { Order } from "../proto/index.ts";
 import { type Client, client, eventually, publishOrders, startEngine } from "./harness/engine.ts";
 import { useNatsServer } from "./harness/nats.ts";
 import { intBetween, mulberry32, pick } from "./harness/prng.ts";
+import { testGatewayOptions } from "./harness/gateway.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0xfeed) >>> 0;
 const SECRET = "fuzz-feed-secret-0123456789";
@@ -227,22 +227,10 @@ describe("WebSocket feed under fuzzing", () => {
     beforeAll(async () => {
       c = await client(nats.url);
       engine = await startEngine(nats.url, { policy: "immediate" });
-      const options: GatewayOptions = {
-        natsUrl: nats.url,
-        port: 0,
-        hostname: "127.0.0.1",
-        jwtSecret: SECRET,
-        apiKeys: new Map([[API_KEY, new Set(["read" as const])]]),
-        partitions: P,
-        lines: [...DEFAULT_LINES],
+      const options = testGatewayOptions(nats.url, SECRET, new Map([[API_KEY, new Set(["read" as const])]]), {
         requestTimeoutMs: 3000,
-        wsBackpressureBytesMax: 1 << 20,
-        wsIdleTimeoutSec: 60,
-        interestLeaseMs: 30_000,
-        memberCacheTtlMs: 250,
-        memberCacheEntriesMax: 1000,
         name: "fuzz-feed",
-      };
+      });
       gnc = await connect({ servers: nats.url, name: options.name });
       hub = new FeedHub({
         options,

@@ -15,7 +15,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Server } from "bun";
 import { sign } from "hono/jwt";
 import type { Engine } from "../engine/engine.ts";
-import type { GatewayOptions, Scope } from "../gateway/config.ts";
+import type { Scope } from "../gateway/config.ts";
 import { EngineClient } from "../gateway/engine-client.ts";
 import { buildHttpApp, type HttpDeps } from "../gateway/http/app.ts";
 import { ORDERS_BODY_BYTES_MAX } from "../gateway/http/routes/orders.ts";
@@ -34,6 +34,7 @@ import {
 import { eventually, startEngine } from "./harness/engine.ts";
 import { useNatsServer } from "./harness/nats.ts";
 import { intBetween, mulberry32, pick } from "./harness/prng.ts";
+import { testGatewayOptions } from "./harness/gateway.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0xf022) >>> 0;
 const REQUESTS = 2000;
@@ -78,21 +79,10 @@ describe("HTTP API under fuzzing", () => {
     let base = "";
     const internalErrors: string[] = [];
 
-    const options: GatewayOptions = {
-      natsUrl: "",
-      port: 0,
-      jwtSecret: SECRET,
-      apiKeys: new Map(Object.entries(SCOPES_OF).map(([k, s]) => [k, new Set(s)])),
-      partitions: P,
-      lines: [...DEFAULT_LINES],
+    const options = testGatewayOptions("", SECRET, new Map(Object.entries(SCOPES_OF).map(([k, s]) => [k, new Set(s)])), {
       requestTimeoutMs: 2000,
-      wsBackpressureBytesMax: 1 << 20,
-      wsIdleTimeoutSec: 60,
-      interestLeaseMs: 30_000,
-      memberCacheTtlMs: 250,
-      memberCacheEntriesMax: 1000,
       name: "fuzz-http",
-    };
+    });
 
     beforeAll(async () => {
       nc = await connect({ servers: nats.url });

@@ -16,9 +16,10 @@ import { EngineClient } from "../gateway/engine-client.ts";
 import { FeedHub, type FeedSocketData } from "../gateway/feed/hub.ts";
 import { PARTITION_WIDE_AT } from "../gateway/feed/registry.ts";
 import { GatewayMetrics } from "../gateway/metrics.ts";
-import { DEFAULT_LINES, type Order, partitionOf, scoreSubject } from "../proto/index.ts";
+import { type Order, partitionOf, scoreSubject } from "../proto/index.ts";
 import { type Client, client, eventually, publishOrders, readTierChanges, startEngine } from "./harness/engine.ts";
 import { useNatsServer } from "./harness/nats.ts";
+import { testGatewayOptions } from "./harness/gateway.ts";
 
 const SECRET = "feed-test-secret-0123456789";
 const API_KEY = "feed-test-read-key";
@@ -43,23 +44,11 @@ interface FeedGateway {
 }
 
 function gatewayOptions(natsUrl: string, o: Partial<GatewayOptions> = {}): GatewayOptions {
-  return {
-    natsUrl,
-    port: 0,
-    hostname: "127.0.0.1",
-    jwtSecret: SECRET,
-    apiKeys: new Map([[API_KEY, new Set(["read" as const])]]),
-    partitions: P,
-    lines: [...DEFAULT_LINES],
+  return testGatewayOptions(natsUrl, SECRET, new Map([[API_KEY, new Set(["read" as const])]]), {
     requestTimeoutMs: 2000,
-    wsBackpressureBytesMax: 1 << 20,
-    wsIdleTimeoutSec: 60,
-    interestLeaseMs: 30_000,
-    memberCacheTtlMs: 250,
-    memberCacheEntriesMax: 1000,
     name: "feed-test",
     ...o,
-  };
+  });
 }
 
 /** What gateway/gateway.ts wires, minus the HTTP API. */
