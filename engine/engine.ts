@@ -109,7 +109,7 @@ export class Engine {
     for (const [k, p] of owned.entries()) {
       this.runners.set(
         p,
-        new PartitionRunner(p, { slice, snapshots, now: this.options.now, pullBytes, consumeJs: consumeJs[Math.floor(k / perConnection)], nc: this.nc, publisher: this.publisher, js, jsm, config, counters: this.counters, log: this.log }),
+        new PartitionRunner(p, { slice, snapshots, now: this.options.now, pullBytes, consumeJs: consumeJs[Math.floor(k / perConnection)], nc: this.nc, publisher: this.publisher, jsm, config, counters: this.counters, log: this.log }),
       );
     }
     await Promise.all([...this.runners.values()].map((r) => r.start()));

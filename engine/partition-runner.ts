@@ -67,7 +67,6 @@ export interface RunnerDeps {
   consumeJs: JetStreamClient;
   nc: NatsConnection;
   publisher: AckedPublisher;
-  js: JetStreamClient;
   jsm: JetStreamManager;
   config: Config;
   counters: EngineCounters;
@@ -110,7 +109,7 @@ export class PartitionRunner {
   }
 
   async start(): Promise<void> {
-    const { js, jsm } = this.deps;
+    const { jsm } = this.deps;
     const p = this.partition;
     if (this.deps.snapshots) {
       const snap = await this.deps.snapshots.loadNewest(p, { configHash: configHash(this.deps.config) });

@@ -12,7 +12,6 @@ import {
   ordersSubject,
   partitionOf,
   STREAM_ORDERS_DLQ,
-  STREAM_TIER_EVENTS,
 } from "../proto/index.ts";
 import {
   type Client,
