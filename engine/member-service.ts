@@ -73,14 +73,15 @@ export async function startMemberService(deps: ServiceDeps): Promise<Service> {
       },
     });
   }
-  svc.addEndpoint("engine-stats", {
-    subject: ENGINE_STATS_SUBJECT,
-    queue: "", // every engine answers
-    handler: (err, msg) => {
+  // Every engine answers stats, so this is a plain subscription: the services library puts
+  // an endpoint without a queue into the service's queue group all the same (`queue || this.queue`).
+  deps.nc.subscribe(ENGINE_STATS_SUBJECT, {
+    callback: (err, msg) => {
       if (err) return;
       msg.respond(JSON.stringify(engineStats(deps)));
     },
   });
+  await deps.nc.flush();
   return svc;
 }
 

@@ -12,12 +12,21 @@ import { gatewayConnectionsBench } from "./bench/gateway-connections.ts";
 import { gatewayFeedLatencyBench } from "./bench/gateway-feed-latency.ts";
 import { gatewayReadsBench } from "./bench/gateway-reads.ts";
 import { memoryBench } from "./bench/memory.ts";
+import { scalingBench } from "./bench/scaling.ts";
 import type { BenchModule, Row } from "./bench/types.ts";
 import { machineInfo, machineLine } from "./machine.ts";
 import { fmt, readResults, renderMarkdown, writeResult } from "./report.ts";
 
 /** Every benchmark, in the order `bun run bench` runs them and BENCHMARKS.md lists them. */
-const MODULES: readonly BenchModule[] = [applyBench, catchupBench, memoryBench, gatewayConnectionsBench, gatewayFeedLatencyBench, gatewayReadsBench];
+const MODULES: readonly BenchModule[] = [
+  applyBench,
+  catchupBench,
+  memoryBench,
+  gatewayConnectionsBench,
+  gatewayFeedLatencyBench,
+  gatewayReadsBench,
+  scalingBench,
+];
 
 const ROOT = join(import.meta.dir, "..");
 const RESULTS_DIR = join(ROOT, ".bench");

@@ -8,6 +8,7 @@ import type { Engine } from "../engine/engine.ts";
 import {
   encodeOrder,
   encodeOrders,
+  ENGINE_STATS_SUBJECT,
   type Order,
   ordersSubject,
   partitionOf,
@@ -184,6 +185,13 @@ describe("engine restarts and split ownership", () => {
       const engines = await Promise.all(owners.map((partitions) => startEngine(url, {}, partitions)));
       const applied = () => engines.reduce((n, e) => n + e.counters.eventsApplied, 0);
       await eventually(() => applied() === orders.length, "every order applied");
+      // Every engine answers the stats request, each for its own partitions.
+      const answers: number[][] = [];
+      for await (const m of await c.nc.requestMany(ENGINE_STATS_SUBJECT, "", { maxWait: 500 })) {
+        answers.push((m.json() as { partitions: { partition: number }[] }).partitions.map((p) => p.partition));
+      }
+      expect(answers.map((ps) => ps.length).sort()).toEqual(owners.map((o) => o.length).sort());
+      expect(answers.flat().sort((a, b) => a - b)).toEqual(all);
       for (const e of engines) await e.stop();
       const changes = (await readTierChanges(c.nc)).map(({ seq: _s, msgId: _m, ...ch }) => ch);
       await c.close();
