@@ -5,6 +5,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { memberRequestSubject } from "../proto/names.ts";
 import { partitionOf } from "../proto/partition.ts";
+import { RequestError, RequestMux } from "./request-mux.ts";
 
 export interface MemberView {
   member: number;
@@ -31,11 +32,19 @@ const RETRY_DELAYS_MS = [25, 50, 100, 200, 400] as const;
 const decoder = new TextDecoder();
 
 export class EngineClient {
+  private readonly mux: RequestMux;
+
   constructor(
-    private readonly nc: NatsConnection,
+    nc: NatsConnection,
     readonly partitions: number,
-    private readonly timeoutMs: number,
-  ) {}
+    timeoutMs: number,
+  ) {
+    this.mux = new RequestMux(nc, timeoutMs);
+  }
+
+  close(): void {
+    this.mux.close();
+  }
 
   memberView(member: number): Promise<MemberView> {
     return this.request(memberRequestSubject(partitionOf(member, this.partitions)), { member }) as Promise<MemberView>;
@@ -46,7 +55,7 @@ export class EngineClient {
     const payload = JSON.stringify(body);
     for (let attempt = 0; ; attempt++) {
       try {
-        const reply = await this.nc.request(subject, payload, { timeout: this.timeoutMs });
+        const reply = await this.mux.request(subject, payload);
         const status = Number(reply.headers?.get("Nats-Service-Error-Code") || 0);
         const json = JSON.parse(decoder.decode(reply.data)) as { error?: { code: string; message: string } };
         if (status === 0) return json;
@@ -54,7 +63,7 @@ export class EngineClient {
         if (status !== 503 || attempt >= RETRY_DELAYS_MS.length) throw err;
       } catch (err) {
         if (err instanceof EngineError) throw err;
-        const noOwner = /no responders|timeout/i.test((err as Error).message);
+        const noOwner = err instanceof RequestError && err.code !== "closed";
         if (!noOwner || attempt >= RETRY_DELAYS_MS.length) {
           throw new EngineError(503, "unavailable", `no engine answered ${subject}: ${(err as Error).message}`);
         }

@@ -18,6 +18,7 @@ export class Gateway {
     readonly server: Server<FeedSocketData>,
     readonly hub: FeedHub,
     readonly metrics: GatewayMetrics,
+    private readonly engines: EngineClient,
     private readonly log: Logger,
   ) {}
 
@@ -59,7 +60,7 @@ export class Gateway {
         websocket: hub.websocket,
       });
       log.info(`listening on http://${server.hostname}:${server.port} (NATS ${options.natsUrl})`);
-      return new Gateway(nc, server, hub, metrics, log);
+      return new Gateway(nc, server, hub, metrics, engines, log);
     } catch (err) {
       await nc.close().catch(() => {});
       throw err;
@@ -71,6 +72,7 @@ export class Gateway {
     this.server.stop(false);
     await this.hub.stop();
     this.server.stop(true);
+    this.engines.close();
     await this.nc.drain().catch(() => {});
     this.log.info("stopped");
   }
