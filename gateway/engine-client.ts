@@ -5,7 +5,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { memberRequestSubject } from "../proto/names.ts";
 import { partitionOf } from "../proto/partition.ts";
-import { RequestError, RequestMux } from "./request-mux.ts";
+import { ReplyError, ReplyInbox } from "../proto/reply-inbox.ts";
 
 export interface MemberView {
   member: number;
@@ -32,18 +32,19 @@ const RETRY_DELAYS_MS = [25, 50, 100, 200, 400] as const;
 const decoder = new TextDecoder();
 
 export class EngineClient {
-  private readonly mux: RequestMux;
+  /** Engine requests through one inbox, not nc.request's timer and mapping per request. */
+  private readonly inbox: ReplyInbox;
 
   constructor(
     nc: NatsConnection,
     readonly partitions: number,
     timeoutMs: number,
   ) {
-    this.mux = new RequestMux(nc, timeoutMs);
+    this.inbox = new ReplyInbox(nc, timeoutMs);
   }
 
   close(): void {
-    this.mux.close();
+    this.inbox.close();
   }
 
   memberView(member: number): Promise<MemberView> {
@@ -55,7 +56,7 @@ export class EngineClient {
     const payload = JSON.stringify(body);
     for (let attempt = 0; ; attempt++) {
       try {
-        const reply = await this.mux.request(subject, payload);
+        const reply = await this.inbox.request(subject, payload);
         const status = Number(reply.headers?.get("Nats-Service-Error-Code") || 0);
         const json = JSON.parse(decoder.decode(reply.data)) as { error?: { code: string; message: string } };
         if (status === 0) return json;
@@ -63,7 +64,7 @@ export class EngineClient {
         if (status !== 503 || attempt >= RETRY_DELAYS_MS.length) throw err;
       } catch (err) {
         if (err instanceof EngineError) throw err;
-        const noOwner = err instanceof RequestError && err.code !== "closed";
+        const noOwner = err instanceof ReplyError && err.code !== "closed";
         if (!noOwner || attempt >= RETRY_DELAYS_MS.length) {
           throw new EngineError(503, "unavailable", `no engine answered ${subject}: ${(err as Error).message}`);
         }

@@ -1,0 +1,116 @@
+// ReplyInbox: NATS requests and acked publishes without nats.js's per-request machinery.
+//
+// nc.request() and js.publish() make an inbox mapping, a promise and a timer per message;
+// at tens of thousands a second that is most of a process's CPU (measured with a trivial
+// responder at 64 in flight: 73 k → 142 k requests/s). Here every message carries a reply
+// subject under one inbox subscribed to once; replies are matched by their last token, and
+// one coarse sweep fails what is overdue. Shared by the engine (PubAcks) and the gateway
+// (engine requests), which may not import each other, so it lives beside the wire formats.
+
+import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+
+export class ReplyError extends Error {
+  override readonly name = "ReplyError";
+  constructor(
+    readonly code: "no_responders" | "timeout" | "closed",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Waiting {
+  sentAtMs: number;
+  onReply: (msg: Msg) => void;
+  onFail: (err: ReplyError) => void;
+}
+
+export interface ReplyInboxOptions {
+  sweepIntervalMs?: number;
+  now?: () => number;
+  /** Called each time a message stops waiting (replied, failed or swept). */
+  onSettled?: () => void;
+}
+
+export class ReplyInbox {
+  private readonly prefix = createInbox();
+  private readonly sub: Subscription;
+  private readonly waiting = new Map<number, Waiting>();
+  private readonly sweeper: ReturnType<typeof setInterval>;
+  private readonly now: () => number;
+  private readonly onSettled: () => void;
+  private nextId = 1;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly timeoutMs: number,
+    opts: ReplyInboxOptions = {},
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.onSettled = opts.onSettled ?? (() => {});
+    this.sub = nc.subscribe(`${this.prefix}.*`, {
+      callback: (err, msg) => {
+        if (err) return;
+        const w = this.take(Number(msg.subject.slice(this.prefix.length + 1)));
+        if (!w) return; // replied after its timeout: the caller has moved on
+        if (msg.headers?.hasError && msg.headers.code === 503 && msg.data.length === 0) {
+          w.onFail(new ReplyError("no_responders", "no responders"));
+        } else {
+          w.onReply(msg);
+        }
+      },
+    });
+    this.sweeper = setInterval(() => this.sweep(), opts.sweepIntervalMs ?? 100);
+    this.sweeper.unref(); // a sweep never keeps the process alive on its own
+  }
+
+  /** Messages waiting for their reply. */
+  get size(): number {
+    return this.waiting.size;
+  }
+
+  send(subject: string, data: string | Uint8Array, headers: MsgHdrs | undefined, onReply: (msg: Msg) => void, onFail: (err: ReplyError) => void): void {
+    const id = this.nextId++;
+    this.waiting.set(id, { sentAtMs: this.now(), onReply, onFail });
+    try {
+      this.nc.publish(subject, data, { reply: `${this.prefix}.${id}`, headers });
+    } catch (err) {
+      this.take(id);
+      onFail(new ReplyError("closed", (err as Error).message)); // connection closed or draining
+    }
+  }
+
+  /** A promise of the reply, for request/reply callers. */
+  request(subject: string, data: string | Uint8Array): Promise<Msg> {
+    return new Promise((resolve, reject) => this.send(subject, data, undefined, resolve, reject));
+  }
+
+  /** Fails everything still waiting. */
+  close(): void {
+    clearInterval(this.sweeper);
+    this.sub.unsubscribe();
+    const all = [...this.waiting.values()];
+    this.waiting.clear();
+    this.onSettled();
+    for (const w of all) w.onFail(new ReplyError("closed", "closed"));
+  }
+
+  private take(id: number): Waiting | undefined {
+    const w = this.waiting.get(id);
+    if (w) {
+      this.waiting.delete(id);
+      this.onSettled();
+    }
+    return w;
+  }
+
+  private sweep(): void {
+    const overdue = this.now() - this.timeoutMs;
+    // Insertion order is send order: stop at the first message still within its time.
+    for (const [id, w] of this.waiting) {
+      if (w.sentAtMs > overdue) break;
+      this.take(id);
+      w.onFail(new ReplyError("timeout", `no reply within ${this.timeoutMs} ms`));
+    }
+  }
+}
