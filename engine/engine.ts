@@ -15,6 +15,7 @@ import { SnapshotStore } from "./snapshot/store.ts";
 import { TimeSlice } from "./time-slice.ts";
 import { Interest } from "./interest.ts";
 import { AckedPublisher } from "./acked-publisher.ts";
+import { Benefits } from "./benefits/benefits.ts";
 
 export interface EngineOptions {
   natsUrl: string;
@@ -52,6 +53,7 @@ export class Engine {
   /** Events applied in the last full second. */
   eventsPerSec = 0;
   private service: Service | null = null;
+  benefits: Benefits | null = null;
   private stopping: Promise<void> | null = null;
 
   private readonly publisher: AckedPublisher;
@@ -113,7 +115,12 @@ export class Engine {
       );
     }
     await Promise.all([...this.runners.values()].map((r) => r.start()));
+    const now = this.options.now ?? Date.now;
+    const benefits = await Benefits.start({ nc: this.nc, js, jsm, partitions: config.partitions, replicas: this.options.replicas, now, log: this.log });
+    this.benefits = benefits;
+    await Promise.all([...this.runners].map(([p, r]) => benefits.addPartition(p, () => (r.caughtUp ? r.state : null))));
     this.service = await startMemberService({
+      benefits,
       nc: this.nc,
       runners: this.runners,
       partitions: config.partitions,
@@ -126,7 +133,6 @@ export class Engine {
       this.eventsPerSec = this.counters.eventsApplied - lastApplied;
       lastApplied = this.counters.eventsApplied;
     }, 1000);
-    const now = this.options.now ?? Date.now;
     this.ticker = new Ticker(js, this.runners, config.tickIntervalMs, now, this.log);
     this.ticker.start();
     this.interest = new Interest(this.nc, new Map([...this.runners].map(([p, r]) => [p, r.scoreFeed])), now, this.log);
@@ -157,6 +163,7 @@ export class Engine {
       if (this.rateTimer) clearInterval(this.rateTimer);
       if (this.snapshotTimer) clearInterval(this.snapshotTimer);
       await this.service?.stop().catch(() => {});
+      this.benefits?.stop();
       await Promise.all([...this.runners.values()].map((r) => r.stop()));
       this.publisher.close();
       await Promise.all([this.nc, this.publishNc, ...this.consumeNcs].map((c) => c.drain().catch(() => {})));

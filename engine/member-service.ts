@@ -1,31 +1,31 @@
 // The engine's request endpoints on the NATS micro service `tierstream`:
 //   tierstream.member.<p>   {"member": id} → the member view (CONTRACT "GET /v1/members/:id")
 //   tierstream.engine.stats {}             → this engine's partitions and counters (every engine answers)
+//   tierstream.elig.<p>     {"benefit", "member"} or {"benefit", "members": [..]} → eligibility
+//   tierstream.claim.<p>    {"benefit", "member", "key", "keyFromClient"} → a claim (engine/benefits)
 // Partition endpoints run in the queue group "tierstream", so exactly one owner answers.
 
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Service, type ServiceMsg, Svcm } from "@nats-io/services";
-import { ENGINE_STATS_SUBJECT, memberRequestSubject, SERVICE_NAME } from "../proto/names.ts";
+import {
+  claimRequestSubject,
+  eligibilityRequestSubject,
+  ENGINE_STATS_SUBJECT,
+  memberRequestSubject,
+  SERVICE_NAME,
+} from "../proto/names.ts";
+import type { Benefits } from "./benefits/benefits.ts";
+import { parseClaimRequest, parseEligibilityRequest } from "./benefits/requests.ts";
 import { TIERS } from "../proto/types.ts";
 import { partitionOf } from "../proto/partition.ts";
 import { MEMBER_MAX } from "../proto/types.ts";
 import type { EngineCounters } from "./counters.ts";
+import { RequestError } from "./request-error.ts";
 import { memberView } from "./member-view.ts";
 import type { PartitionRunner } from "./partition-runner.ts";
 
 const QUEUE = "tierstream";
 const decoder = new TextDecoder();
-
-export class RequestError extends Error {
-  override readonly name = "RequestError";
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 function respondError(msg: ServiceMsg, err: RequestError): void {
   msg.respondError(err.status, err.message, JSON.stringify({ error: { code: err.code, message: err.message } }));
@@ -55,6 +55,7 @@ export interface ServiceDeps {
   engineId: string;
   /** Events applied per second, over the last second. */
   eventsPerSec: () => number;
+  benefits: Benefits;
 }
 
 export async function startMemberService(deps: ServiceDeps): Promise<Service> {
@@ -70,6 +71,20 @@ export async function startMemberService(deps: ServiceDeps): Promise<Service> {
       handler: (err, msg) => {
         if (err) return;
         void answerMember(msg, p, runner, deps.partitions);
+      },
+    });
+    svc.addEndpoint(`elig-${p}`, {
+      subject: eligibilityRequestSubject(p),
+      handler: (err, msg) => {
+        if (err) return;
+        answerEligibility(msg, p, deps);
+      },
+    });
+    svc.addEndpoint(`claim-${p}`, {
+      subject: claimRequestSubject(p),
+      handler: (err, msg) => {
+        if (err) return;
+        void answerClaim(msg, p, deps);
       },
     });
   }
@@ -123,5 +138,45 @@ async function answerMember(msg: ServiceMsg, p: number, runner: PartitionRunner,
   } catch (err) {
     if (err instanceof RequestError) respondError(msg, err);
     else respondError(msg, new RequestError(500, "internal", (err as Error).message));
+  }
+}
+
+function answered(msg: ServiceMsg, err: unknown): void {
+  if (err instanceof RequestError) respondError(msg, err);
+  else respondError(msg, new RequestError(500, "internal", (err as Error).message));
+}
+
+function deskOf(deps: ServiceDeps, p: number) {
+  const desk = deps.benefits.desks.get(p);
+  if (!desk) throw new RequestError(503, "not_ready", `partition ${p} is not served here yet`);
+  return desk;
+}
+
+function answerEligibility(msg: ServiceMsg, p: number, deps: ServiceDeps): void {
+  try {
+    const req = parseEligibilityRequest(msg.data, p, deps.partitions);
+    const desk = deskOf(deps, p);
+    if (!req.batch) {
+      const e = desk.eligibility(req.benefit, req.members[0]);
+      msg.respond(JSON.stringify({ member: e.member, eligible: e.eligible, reason: e.reason, tier: e.tier, benefit: e.benefit, remaining: e.remaining }));
+      return;
+    }
+    const results = req.members.map((m) => {
+      const e = desk.eligibility(req.benefit, m);
+      return { member: m, eligible: e.eligible, reason: e.reason };
+    });
+    msg.respond(JSON.stringify({ results }));
+  } catch (err) {
+    answered(msg, err);
+  }
+}
+
+async function answerClaim(msg: ServiceMsg, p: number, deps: ServiceDeps): Promise<void> {
+  try {
+    const req = parseClaimRequest(msg.data, p, deps.partitions);
+    const answer = await deskOf(deps, p).claim(req);
+    msg.respond(JSON.stringify(answer));
+  } catch (err) {
+    answered(msg, err);
   }
 }

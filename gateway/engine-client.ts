@@ -3,7 +3,7 @@
 // briefly; every other error is passed on as it came.
 
 import type { NatsConnection } from "@nats-io/transport-node";
-import { memberRequestSubject } from "../proto/names.ts";
+import { claimRequestSubject, eligibilityRequestSubject, memberRequestSubject } from "../proto/names.ts";
 import { partitionOf } from "../proto/partition.ts";
 import { ReplyError, ReplyInbox } from "../proto/reply-inbox.ts";
 
@@ -15,6 +15,26 @@ export interface MemberView {
   lines: Record<string, number>;
   expiring: { at: number; points: number }[];
   seq: number;
+}
+
+export interface Eligibility {
+  member: number;
+  eligible: boolean;
+  reason: string;
+  tier: string;
+  benefit: string;
+  remaining: number | null;
+}
+
+export interface ClaimAnswer {
+  benefit: string;
+  member: number;
+  won: boolean;
+  attempt: number;
+  tier: string;
+  seq: number;
+  at: number;
+  remaining: number | null;
 }
 
 export class EngineError extends Error {
@@ -49,6 +69,36 @@ export class EngineClient {
 
   memberView(member: number): Promise<MemberView> {
     return this.request(memberRequestSubject(partitionOf(member, this.partitions)), { member }) as Promise<MemberView>;
+  }
+
+  eligibility(benefit: string, member: number): Promise<Eligibility> {
+    return this.request(eligibilityRequestSubject(partitionOf(member, this.partitions)), { benefit, member }) as Promise<Eligibility>;
+  }
+
+  /** Eligibility of many members: one request per partition, all partitions in parallel. */
+  async eligibilityOfMany(benefit: string, members: readonly number[]): Promise<{ member: number; eligible: boolean; reason: string }[]> {
+    const byPartition = new Map<number, number[]>();
+    for (const m of members) {
+      const p = partitionOf(m, this.partitions);
+      const list = byPartition.get(p);
+      if (list) list.push(m);
+      else byPartition.set(p, [m]);
+    }
+    const answers = await Promise.all(
+      [...byPartition].map(([p, ms]) => this.request(eligibilityRequestSubject(p), { benefit, members: ms }) as Promise<{ results: { member: number; eligible: boolean; reason: string }[] }>),
+    );
+    const byMember = new Map<number, { member: number; eligible: boolean; reason: string }>();
+    for (const a of answers) for (const r of a.results) byMember.set(r.member, r);
+    // In the caller's order (a member asked for twice is answered twice).
+    return members.map((m) => byMember.get(m)!);
+  }
+
+  /**
+   * A claim. Retries after a lost reply are safe: the engine answers a (benefit, member, key)
+   * it has seen with the stored answer.
+   */
+  claim(benefit: string, member: number, key: string, keyFromClient: boolean): Promise<ClaimAnswer> {
+    return this.request(claimRequestSubject(partitionOf(member, this.partitions)), { benefit, member, key, keyFromClient }) as Promise<ClaimAnswer>;
   }
 
   /** A JSON request to a partition endpoint; error answers become EngineError. */

@@ -6,6 +6,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Server } from "bun";
 import { consoleLogger, type Logger } from "../engine/log.ts";
 import type { GatewayOptions } from "./config.ts";
+import { GatewayBenefits } from "./benefits.ts";
 import { EngineClient } from "./engine-client.ts";
 import { FeedHub, type FeedSocketData } from "./feed/hub.ts";
 import { buildHttpApp } from "./http/app.ts";
@@ -19,6 +20,7 @@ export class Gateway {
     readonly hub: FeedHub,
     readonly metrics: GatewayMetrics,
     private readonly engines: EngineClient,
+    private readonly benefits: GatewayBenefits,
     private readonly log: Logger,
   ) {}
 
@@ -37,6 +39,7 @@ export class Gateway {
       const jsm = await jetstreamManager(nc);
       const metrics = new GatewayMetrics();
       const engines = new EngineClient(nc, options.partitions, options.requestTimeoutMs);
+      const benefits = await GatewayBenefits.start(nc, js, jsm, (m) => log.warn(m));
       const cache = new MemberCache(options.memberCacheEntriesMax, options.memberCacheTtlMs, metrics);
       const hub = new FeedHub({ options, nc, js, jsm, engines, metrics, log, onTierChange: (member) => cache.delete(member) });
       await hub.start();
@@ -46,6 +49,7 @@ export class Gateway {
         js,
         engines,
         cache,
+        benefits,
         metrics,
         feedStats: () => hub.stats(),
         ready: () => !nc.isClosed() && nc.info !== undefined,
@@ -60,7 +64,7 @@ export class Gateway {
         websocket: hub.websocket,
       });
       log.info(`listening on http://${server.hostname}:${server.port} (NATS ${options.natsUrl})`);
-      return new Gateway(nc, server, hub, metrics, engines, log);
+      return new Gateway(nc, server, hub, metrics, engines, benefits, log);
     } catch (err) {
       await nc.close().catch(() => {});
       throw err;
@@ -73,6 +77,7 @@ export class Gateway {
     await this.hub.stop();
     this.server.stop(true);
     this.engines.close();
+    this.benefits.stop();
     await this.nc.drain().catch(() => {});
     this.log.info("stopped");
   }

@@ -36,3 +36,10 @@ export const HEADER_DLQ_DETAIL = "Tierstream-Detail";
 export const HEADER_DLQ_SOURCE_SEQ = "Tierstream-Source-Seq";
 export const HEADER_DLQ_ITEM = "Tierstream-Item";
 export const HEADER_TIER_POS = "Tierstream-Pos";
+
+/** Inventory handed to partitions (engine/benefits/inventory-pool.ts): key = benefit id. */
+export const BUCKET_BENEFIT_POOLS = "BENEFIT_POOLS";
+/** A partition out of units asks every engine to return its unused allotment (core NATS). */
+export const POOL_RELEASE_SUBJECT = "tierstream.pool.release";
+export const claimsPartitionFilter = (partition: number): string => `claims.${partition}.>`;
+export const CLAIMS_ALL_FILTER = "claims.>";

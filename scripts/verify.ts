@@ -5,7 +5,7 @@
 // It reads each partition's log up to the last sequence present when it starts. Run it on a
 // quiet stream for an exact answer; on a live one, orders after that cut show as differences.
 
-import { jetstream, type JetStreamClient, jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Config } from "../engine/config.ts";
 import {
@@ -16,6 +16,7 @@ import {
   STREAM_TIER_EVENTS,
   tierPartitionFilter,
 } from "../proto/index.ts";
+import { readSubject } from "../proto/read-subject.ts";
 import { type RefChange, ReferencePartition } from "../test/reference/reference.ts";
 
 const MEMBER_REQUESTS_IN_FLIGHT = 256;
@@ -34,23 +35,6 @@ export interface VerifyReport {
   tierChangesExpected: number;
   tierChangesStored: number;
   differences: Difference[];
-}
-
-/** Every message of a subject up to the stream's last sequence now, in order. */
-async function* readSubject(js: JetStreamClient, stream: string, filter: string, lastSeq: number) {
-  if (lastSeq === 0) return;
-  const c = await js.consumers.get(stream, { filter_subjects: filter });
-  if ((await c.info(true)).num_pending === 0) return;
-  const iter = await c.consume({ max_bytes: 4 * 1024 * 1024 });
-  try {
-    for await (const m of iter) {
-      if (m.seq > lastSeq) break;
-      yield m;
-      if (m.info.pending === 0 || m.seq === lastSeq) break;
-    }
-  } finally {
-    await iter.close();
-  }
 }
 
 const changeKey = (c: Omit<RefChange, "seq">) => JSON.stringify([c.member, c.from, c.to, c.score, c.ts, c.cause]);

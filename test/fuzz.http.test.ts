@@ -18,6 +18,7 @@ import type { Engine } from "../engine/engine.ts";
 import type { Scope } from "../gateway/config.ts";
 import { EngineClient } from "../gateway/engine-client.ts";
 import { buildHttpApp, type HttpDeps } from "../gateway/http/app.ts";
+import { GatewayBenefits } from "../gateway/benefits.ts";
 import { ORDERS_BODY_BYTES_MAX } from "../gateway/http/routes/orders.ts";
 import { MemberCache } from "../gateway/member-cache.ts";
 import { GatewayMetrics } from "../gateway/metrics.ts";
@@ -76,6 +77,7 @@ describe("HTTP API under fuzzing", () => {
     let js: JetStreamClient;
     let engine: Engine | undefined;
     let server: Server<undefined> | undefined;
+    let benefits: GatewayBenefits | undefined;
     let base = "";
     const internalErrors: string[] = [];
 
@@ -90,7 +92,9 @@ describe("HTTP API under fuzzing", () => {
       js = jetstream(nc);
       engine = await startEngine(nats.url);
       const metrics = new GatewayMetrics();
+      benefits = await GatewayBenefits.start(nc, js, await jetstreamManager(nc));
       const deps: HttpDeps = {
+        benefits,
         options: { ...options, natsUrl: nats.url },
         nc,
         js,
@@ -107,6 +111,7 @@ describe("HTTP API under fuzzing", () => {
 
     afterAll(async () => {
       server?.stop(true);
+      benefits?.stop();
       await engine?.stop();
       await nc?.close();
     });

@@ -9,6 +9,7 @@ import type { Server } from "bun";
 import { sign } from "hono/jwt";
 import type { Engine } from "../engine/engine.ts";
 import type { GatewayOptions, Scope } from "../gateway/config.ts";
+import { GatewayBenefits } from "../gateway/benefits.ts";
 import { EngineClient } from "../gateway/engine-client.ts";
 import { buildHttpApp, type HttpDeps } from "../gateway/http/app.ts";
 import { MemberCache } from "../gateway/member-cache.ts";
@@ -43,6 +44,7 @@ describe("gateway HTTP API", () => {
   let js: JetStreamClient;
   let engine: Engine | undefined;
   let main: TestApp;
+  let benefits: GatewayBenefits;
   const apps: TestApp[] = [];
 
   const options = (over: Partial<GatewayOptions> = {}): GatewayOptions => ({
@@ -76,6 +78,7 @@ describe("gateway HTTP API", () => {
       js,
       engines: new EngineClient(nc, opts.partitions, opts.requestTimeoutMs),
       cache: new MemberCache(opts.memberCacheEntriesMax, opts.memberCacheTtlMs, metrics),
+      benefits,
       metrics,
       feedStats: () => ({ connections: 3, members: 2 }),
       ready: () => !nc.isClosed(),
@@ -118,11 +121,13 @@ describe("gateway HTTP API", () => {
     await ensureStreams(await jetstreamManager(nc));
     js = jetstream(nc);
     engine = await startEngine(nats.url);
+    benefits = await GatewayBenefits.start(nc, js, await jetstreamManager(nc));
     main = serve(options());
   });
 
   afterAll(async () => {
     for (const a of apps) a.server.stop(true);
+    benefits?.stop();
     await engine?.stop();
     await nc?.close();
   });

@@ -345,6 +345,12 @@ export class PartitionState {
     }
   }
 
+  /** The member's tier index (bronze, 0, for one never seen). */
+  memberTier(member: number): number {
+    const i = this.memberIndex(member);
+    return i < 0 ? 0 : this.tier[i];
+  }
+
   private memberIndexOrCreate(member: number): number {
     const mask = this.indexMask;
     let s = slotHash(member) & mask;

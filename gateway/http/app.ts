@@ -10,6 +10,14 @@ import { EngineStatsSource } from "./engine-stats.ts";
 import { errorResponse } from "./errors.ts";
 import { type Observer, observed, type RouteHandler } from "./observed.ts";
 import { healthzHandler, metricsHandler, readyzHandler } from "./routes/health.ts";
+import {
+  claimHandler,
+  eligibilityBatchHandler,
+  getBenefitHandler,
+  listBenefitsHandler,
+  memberEligibilityHandler,
+  putBenefitHandler,
+} from "./routes/benefits.ts";
 import { memberHandler } from "./routes/members.ts";
 import { ordersHandler } from "./routes/orders.ts";
 import { statsHandler } from "./routes/stats.ts";
@@ -38,6 +46,12 @@ export function buildHttpApp(deps: HttpDeps): Hono {
 
   const routes: Route[] = [
     { method: "GET", path: "/v1/members/:id", handler: memberHandler(deps, auth) },
+    { method: "GET", path: "/v1/members/:id/eligibility", handler: memberEligibilityHandler(deps, auth) },
+    { method: "POST", path: "/v1/eligibility", handler: eligibilityBatchHandler(deps, auth) },
+    { method: "GET", path: "/v1/benefits", handler: listBenefitsHandler(deps, auth) },
+    { method: "GET", path: "/v1/benefits/:id", handler: getBenefitHandler(deps, auth) },
+    { method: "PUT", path: "/v1/benefits/:id", handler: putBenefitHandler(deps, auth) },
+    { method: "POST", path: "/v1/benefits/:id/claims", handler: claimHandler(deps, auth) },
     { method: "POST", path: "/v1/orders", handler: ordersHandler(deps, auth) },
     { method: "GET", path: "/v1/stats", handler: statsHandler(deps, auth, engineStats) },
     { method: "GET", path: "/healthz", handler: healthzHandler },

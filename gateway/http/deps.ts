@@ -2,6 +2,7 @@
 
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { GatewayBenefits } from "../benefits.ts";
 import type { GatewayOptions } from "../config.ts";
 import type { EngineClient } from "../engine-client.ts";
 import type { MemberCache } from "../member-cache.ts";
@@ -17,6 +18,7 @@ export interface HttpDeps {
   js: JetStreamClient;
   engines: EngineClient;
   cache: MemberCache;
+  benefits: GatewayBenefits;
   metrics: GatewayMetrics;
   feedStats: () => { connections: number; members: number };
   /** NATS connected. */

@@ -1,0 +1,108 @@
+// Allotment: one partition's units of one benefit — what the pool granted it, less what its
+// claims won, less what claims in flight reserved. Reserving is synchronous while units are
+// left; refilling from the pool and giving back run one at a time (a chain per allotment).
+//
+// When the pool is empty but the tally says units are still unclaimed, they sit in other
+// partitions' allotments: this partition asks every engine to give their unused units back
+// and tries the pool again a few times before it answers sold_out. Chunks shrink as the pool
+// drains (left / 2P), so what sits idle at the end is a handful of units, not P chunks.
+
+import type { Benefit } from "../../proto/benefit.ts";
+import type { InventoryPool } from "./inventory-pool.ts";
+
+/** Largest allotment one refill takes. */
+export const CHUNK_MAX = 64;
+/** Waits between asking for give-backs and trying the pool again. */
+export const RELEASE_WAITS_MS = [5, 15, 30, 60, 120] as const;
+/** After a sold-out conclusion, claims within this time try the pool once, not the whole wait. */
+const EXHAUSTED_MEMORY_MS = 250;
+
+export interface AllotmentDeps {
+  benefit: string;
+  partition: number;
+  partitions: number;
+  pool: InventoryPool;
+  /** Units won in this partition (the ClaimBook). */
+  used: () => number;
+  /** The tally says every unit is claimed. */
+  soldOut: (b: Benefit) => boolean;
+  requestRelease: () => void;
+  now?: () => number;
+}
+
+export class Allotment {
+  /** Units the pool granted this partition; null until read. */
+  private grant: number | null = null;
+  private reserved = 0;
+  private chain: Promise<unknown> = Promise.resolve();
+  private exhaustedAt = Number.NEGATIVE_INFINITY;
+
+  constructor(private readonly deps: AllotmentDeps) {}
+
+  get available(): number {
+    return this.grant === null ? 0 : this.grant - this.deps.used() - this.reserved;
+  }
+
+  /** Takes one unit for a claim in flight; false when there is none to be had. */
+  reserve(b: Benefit): Promise<boolean> {
+    if (this.available > 0) {
+      this.reserved++;
+      return Promise.resolve(true);
+    }
+    return this.serially(async () => {
+      const { pool, benefit, partition, partitions } = this.deps;
+      const inventory = b.inventory ?? 0;
+      const want = (left: number) => Math.min(CHUNK_MAX, Math.floor(left / (2 * partitions)));
+      if (this.grant === null) this.grant = await pool.grantOf(benefit, partition);
+      if (this.take()) return true;
+      if (this.deps.soldOut(b)) return false;
+      this.grant = await pool.take(benefit, partition, inventory, want);
+      if (this.take()) return true;
+      const now = this.deps.now ?? Date.now;
+      if (now() - this.exhaustedAt < EXHAUSTED_MEMORY_MS) return false;
+      for (const waitMs of RELEASE_WAITS_MS) {
+        this.deps.requestRelease();
+        await Bun.sleep(waitMs);
+        if (this.take()) return true;
+        if (this.deps.soldOut(b)) break;
+        this.grant = await pool.take(benefit, partition, inventory, want);
+        if (this.take()) return true;
+      }
+      this.exhaustedAt = now();
+      return false;
+    });
+  }
+
+  /** The claim's record is stored: the unit now counts in `used`. */
+  settle(): void {
+    this.reserved--;
+  }
+
+  /** The claim's record was certainly not stored: the unit is free again. */
+  unreserve(): void {
+    this.reserved--;
+  }
+
+  async giveBackUnused(): Promise<void> {
+    await this.serially(async () => {
+      const n = this.available;
+      if (this.grant === null || n <= 0) return;
+      // Lowered before the await: a claim reserving meanwhile must not count the units going back.
+      this.grant -= n;
+      const after = await this.deps.pool.giveBack(this.deps.benefit, this.deps.partition, n);
+      this.grant = Math.min(this.grant, after);
+    });
+  }
+
+  private take(): boolean {
+    if (this.available <= 0) return false;
+    this.reserved++;
+    return true;
+  }
+
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => {});
+    return run;
+  }
+}

@@ -1,0 +1,95 @@
+// Benefits: the engine's side of flash benefits — the catalog (BENEFITS KV), the claim tally
+// (CLAIMS), the inventory pool (BENEFIT_POOLS) and a ClaimDesk per owned partition.
+
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { BenefitCatalog, openBenefitBuckets } from "../../proto/benefit-catalog.ts";
+import { ClaimTally } from "../../proto/claim-tally.ts";
+import { POOL_RELEASE_SUBJECT, STREAM_CLAIMS } from "../../proto/names.ts";
+import type { Logger } from "../log.ts";
+import type { PartitionState } from "../state/partition-state.ts";
+import { ClaimDesk } from "./claim-desk.ts";
+import { InventoryPool } from "./inventory-pool.ts";
+
+/** One release request per benefit per this many ms, per engine: a sold-out tail is many claims. */
+const RELEASE_REQUEST_INTERVAL_MS = 5;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export interface BenefitsDeps {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  partitions: number;
+  replicas?: number;
+  now: () => number;
+  log: Logger;
+}
+
+export class Benefits {
+  readonly desks = new Map<number, ClaimDesk>();
+  private releaseSub: Subscription | null = null;
+  private readonly lastReleaseAt = new Map<string, number>();
+
+  private constructor(
+    private readonly deps: BenefitsDeps,
+    readonly catalog: BenefitCatalog,
+    readonly tally: ClaimTally,
+    readonly pool: InventoryPool,
+  ) {}
+
+  static async start(deps: BenefitsDeps): Promise<Benefits> {
+    const buckets = await openBenefitBuckets(deps.nc, deps.replicas);
+    const catalog = new BenefitCatalog(buckets.benefits, (m) => deps.log.warn(m));
+    const tally = new ClaimTally(deps.js, deps.jsm);
+    await Promise.all([catalog.start(), tally.start()]);
+    const benefits = new Benefits(deps, catalog, tally, new InventoryPool(buckets.pools));
+    benefits.releaseSub = deps.nc.subscribe(POOL_RELEASE_SUBJECT, {
+      callback: (err, msg) => {
+        if (err) return;
+        const benefit = decoder.decode(msg.data);
+        for (const desk of benefits.desks.values()) {
+          void desk.giveBackUnused(benefit).catch((e: Error) => deps.log.warn(`giving back units of ${benefit}: ${e.message}`));
+        }
+      },
+    });
+    await deps.nc.flush();
+    return benefits;
+  }
+
+  /** Starts serving partition p: its claims are read back from CLAIMS first. */
+  async addPartition(p: number, state: () => PartitionState | null): Promise<ClaimDesk> {
+    const desk = new ClaimDesk({
+      partition: p,
+      partitions: this.deps.partitions,
+      state,
+      catalog: this.catalog,
+      tally: this.tally,
+      pool: this.pool,
+      js: this.deps.js,
+      now: this.deps.now,
+      requestRelease: (benefit) => this.requestRelease(benefit),
+    });
+    this.desks.set(p, desk);
+    const lastSeq = (await this.deps.jsm.streams.info(STREAM_CLAIMS)).state.last_seq;
+    await desk.load(lastSeq);
+    return desk;
+  }
+
+  removePartition(p: number): void {
+    this.desks.delete(p);
+  }
+
+  private requestRelease(benefit: string): void {
+    const now = this.deps.now();
+    if (now - (this.lastReleaseAt.get(benefit) ?? Number.NEGATIVE_INFINITY) < RELEASE_REQUEST_INTERVAL_MS) return;
+    this.lastReleaseAt.set(benefit, now);
+    this.deps.nc.publish(POOL_RELEASE_SUBJECT, encoder.encode(benefit));
+  }
+
+  stop(): void {
+    this.releaseSub?.unsubscribe();
+    this.catalog.stop();
+    this.tally.stop();
+  }
+}

@@ -1,0 +1,66 @@
+// ClaimBook: one partition's claims, as its CLAIMS records say — rebuilt from them at start and
+// advanced by each record the partition writes. Flash benefits touch a small share of the
+// members, so this is Maps keyed by (benefit, member), not the partition's typed arrays.
+
+import type { ClaimRecord } from "../../proto/claim-record.ts";
+
+export interface MemberClaims {
+  /** Won and lost draws (for a benefit without odds, every claim is a won draw). */
+  attempts: number;
+  wins: number;
+}
+
+export interface StoredAnswer {
+  record: ClaimRecord;
+  /** CLAIMS sequence of the record. */
+  seq: number;
+}
+
+const NONE: MemberClaims = Object.freeze({ attempts: 0, wins: 0 });
+const memberKey = (benefit: string, member: number): string => `${benefit}\n${member}`;
+const answerKey = (benefit: string, member: number, key: string): string => `${benefit}\n${member}\n${key}`;
+
+export class ClaimBook {
+  private readonly members = new Map<string, MemberClaims>();
+  private readonly answers = new Map<string, StoredAnswer>();
+  /** Units won in this partition, per benefit. */
+  private readonly wonPerBenefit = new Map<string, number>();
+  /** Last CLAIMS sequence of claims.<p>.<member>: the expected last subject sequence of its next record. */
+  private readonly lastSubjectSeq = new Map<number, number>();
+  records = 0;
+
+  constructor(readonly partition: number) {}
+
+  apply(r: ClaimRecord, seq: number): void {
+    const last = this.lastSubjectSeq.get(r.member) ?? 0;
+    if (seq <= last) return; // seen already (a resync reads what the book may hold)
+    this.lastSubjectSeq.set(r.member, seq);
+    this.records++;
+    this.answers.set(answerKey(r.benefit, r.member, r.key), { record: r, seq });
+    if (r.outcome !== "won" && r.outcome !== "lost") return;
+    const k = memberKey(r.benefit, r.member);
+    const c = this.members.get(k) ?? { attempts: 0, wins: 0 };
+    c.attempts++;
+    if (r.outcome === "won") {
+      c.wins++;
+      this.wonPerBenefit.set(r.benefit, (this.wonPerBenefit.get(r.benefit) ?? 0) + 1);
+    }
+    this.members.set(k, c);
+  }
+
+  claimsOf(benefit: string, member: number): MemberClaims {
+    return this.members.get(memberKey(benefit, member)) ?? NONE;
+  }
+
+  answerFor(benefit: string, member: number, key: string): StoredAnswer | undefined {
+    return this.answers.get(answerKey(benefit, member, key));
+  }
+
+  won(benefit: string): number {
+    return this.wonPerBenefit.get(benefit) ?? 0;
+  }
+
+  lastSeqOf(member: number): number {
+    return this.lastSubjectSeq.get(member) ?? 0;
+  }
+}

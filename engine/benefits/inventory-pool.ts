@@ -1,0 +1,102 @@
+// InventoryPool: a benefit's inventory handed out to partitions in allotments, by
+// compare-and-set on one BENEFIT_POOLS key per benefit:
+//
+//   { granted: units handed out in all, byPartition: { "<p>": units handed to p } }
+//
+// A partition claims only units of its own allotment, so claims never wait on one another
+// across partitions, and Σ claimed(p) ≤ Σ byPartition[p] = granted ≤ inventory: no oversell,
+// whoever crashes when. Each partition's owner is the only writer of its own entry, so after a
+// CAS whose outcome is unknown (a timeout) the value read back is the truth for it — except
+// that a give-back may still land after that read, so a give-back's result is the lower of
+// the two (units are stranded rather than used twice; the next owner's restart recovers them).
+
+import type { KV } from "@nats-io/kv";
+
+export interface PoolValue {
+  granted: number;
+  byPartition: Record<string, number>;
+}
+
+const WRONG_LAST_SEQUENCE = 10071;
+const CAS_ATTEMPTS_MAX = 200;
+/** Backoff after a lost compare-and-set: random in [0, 2^min(n, 5)) ms — 64 partitions refilling at the opening second collide. */
+const backoffMs = (attempt: number): number => Math.random() * (1 << Math.min(attempt, 5));
+const encoder = new TextEncoder();
+
+export class PoolError extends Error {
+  override readonly name = "PoolError";
+}
+
+function isConflict(err: unknown): boolean {
+  const e = err as { code?: number; message?: string };
+  return e?.code === WRONG_LAST_SEQUENCE || /wrong last sequence|key exists/i.test(String(e?.message));
+}
+
+export class InventoryPool {
+  /** CAS operations done and lost to another writer, for stats and tests. */
+  casWrites = 0;
+  casConflicts = 0;
+
+  constructor(private readonly kv: KV) {}
+
+  async read(benefit: string): Promise<{ value: PoolValue; revision: number }> {
+    const e = await this.kv.get(benefit);
+    if (e === null || e.operation !== "PUT") return { value: { granted: 0, byPartition: {} }, revision: e?.revision ?? 0 };
+    const v = e.json<PoolValue>();
+    if (!Number.isSafeInteger(v?.granted) || typeof v.byPartition !== "object" || v.byPartition === null) {
+      throw new PoolError(`BENEFIT_POOLS "${benefit}" holds no pool value`);
+    }
+    return { value: v, revision: e.revision };
+  }
+
+  /** Units handed to partition p so far (0 when none). */
+  async grantOf(benefit: string, p: number): Promise<number> {
+    return (await this.read(benefit)).value.byPartition[p] ?? 0;
+  }
+
+  /**
+   * Moves units from the pool to p: `want(poolLeft)` of them, at most what is left under
+   * `inventory`. Returns p's allotment afterwards (unchanged when the pool is empty).
+   */
+  async take(benefit: string, p: number, inventory: number, want: (poolLeft: number) => number): Promise<number> {
+    return this.change(benefit, p, (v) => {
+      const left = inventory - v.granted;
+      if (left <= 0) return 0;
+      return Math.min(left, Math.max(1, want(left)));
+    }, false);
+  }
+
+  /** Returns `count` of p's unused units to the pool; p's allotment afterwards. */
+  async giveBack(benefit: string, p: number, count: number): Promise<number> {
+    return this.change(benefit, p, (v) => -Math.min(count, v.byPartition[p] ?? 0), true);
+  }
+
+  private async change(benefit: string, p: number, delta: (v: PoolValue) => number, isGiveBack: boolean): Promise<number> {
+    let intended = Number.POSITIVE_INFINITY;
+    for (let attempt = 0; attempt < CAS_ATTEMPTS_MAX; attempt++) {
+      const { value, revision } = await this.read(benefit);
+      const d = delta(value);
+      const mine = value.byPartition[p] ?? 0;
+      if (d === 0) return mine;
+      const next: PoolValue = { granted: value.granted + d, byPartition: { ...value.byPartition, [p]: mine + d } };
+      intended = mine + d;
+      const bytes = encoder.encode(JSON.stringify(next));
+      try {
+        this.casWrites++;
+        if (revision === 0) await this.kv.create(benefit, bytes);
+        else await this.kv.update(benefit, bytes, revision);
+        return mine + d;
+      } catch (err) {
+        if (isConflict(err)) {
+          this.casConflicts++;
+          await Bun.sleep(backoffMs(attempt));
+          continue;
+        }
+        // Unknown outcome: read back what p holds now.
+        const now = await this.grantOf(benefit, p);
+        return isGiveBack ? Math.min(now, intended) : now;
+      }
+    }
+    throw new PoolError(`BENEFIT_POOLS "${benefit}": ${CAS_ATTEMPTS_MAX} compare-and-set attempts all lost to other writers`);
+  }
+}

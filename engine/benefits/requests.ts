@@ -1,0 +1,60 @@
+// Request bodies of tierstream.elig.<p> and tierstream.claim.<p> (JSON), checked at the door.
+
+import { BENEFIT_ID_PATTERN } from "../../proto/benefit.ts";
+import { partitionOf } from "../../proto/partition.ts";
+import { MEMBER_MAX } from "../../proto/types.ts";
+import { RequestError } from "../request-error.ts";
+import type { ClaimRequest } from "./claim-desk.ts";
+
+/** Members in one eligibility request (CONTRACT: POST /v1/eligibility takes up to 1000). */
+export const ELIGIBILITY_MEMBERS_MAX = 1000;
+export const IDEMPOTENCY_KEY_LENGTH_MAX = 200;
+const decoder = new TextDecoder();
+
+const isMember = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= MEMBER_MAX;
+
+function parseBody(data: Uint8Array): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(decoder.decode(data));
+    if (typeof v === "object" && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  throw new RequestError(400, "bad_request", "body must be a JSON object");
+}
+
+function benefitOf(body: Record<string, unknown>): string {
+  const b = body.benefit;
+  if (typeof b !== "string" || !BENEFIT_ID_PATTERN.test(b)) throw new RequestError(400, "bad_benefit", "benefit must be an id of 1–64 of A–Z a–z 0–9 _ -");
+  return b;
+}
+
+function memberIn(v: unknown, p: number, partitions: number): number {
+  if (!isMember(v)) throw new RequestError(400, "bad_member", "member must be an integer 1 … 2^53−1");
+  const owner = partitionOf(v, partitions);
+  if (owner !== p) throw new RequestError(400, "wrong_partition", `member ${v} is in partition ${owner}, not ${p}`);
+  return v;
+}
+
+/** {benefit, member} or {benefit, members: [...]} — every member in partition p. */
+export function parseEligibilityRequest(data: Uint8Array, p: number, partitions: number): { benefit: string; members: number[]; batch: boolean } {
+  const body = parseBody(data);
+  const benefit = benefitOf(body);
+  if (Array.isArray(body.members)) {
+    if (body.members.length > ELIGIBILITY_MEMBERS_MAX) throw new RequestError(400, "too_many_members", `at most ${ELIGIBILITY_MEMBERS_MAX} members per request`);
+    return { benefit, members: body.members.map((m) => memberIn(m, p, partitions)), batch: true };
+  }
+  return { benefit, members: [memberIn(body.member, p, partitions)], batch: false };
+}
+
+/** {benefit, member, key, keyFromClient?} */
+export function parseClaimRequest(data: Uint8Array, p: number, partitions: number): ClaimRequest {
+  const body = parseBody(data);
+  const benefit = benefitOf(body);
+  const member = memberIn(body.member, p, partitions);
+  const key = body.key;
+  if (typeof key !== "string" || key.length === 0 || key.length > IDEMPOTENCY_KEY_LENGTH_MAX) {
+    throw new RequestError(400, "bad_key", `key must be a string of 1–${IDEMPOTENCY_KEY_LENGTH_MAX} characters`);
+  }
+  return { benefit, member, key, keyFromClient: body.keyFromClient === true };
+}

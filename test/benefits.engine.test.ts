@@ -1,0 +1,131 @@
+// Flash benefits at the engine, over NATS: eligibility reasons, claims that never oversell and
+// never exceed a member's limit, Idempotency-Key answers, the draw, and definitions written
+// while the engine was down.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { Engine } from "../engine/engine.ts";
+import { drawWon } from "../proto/benefit.ts";
+import { parseClaimRecord } from "../proto/claim-record.ts";
+import { CLAIMS_ALL_FILTER, STREAM_CLAIMS } from "../proto/names.ts";
+import { readSubject } from "../proto/read-subject.ts";
+import { claimViaNats, eligibilityViaNats, openBenefit, putBenefit, untilEngineSees } from "./harness/benefits.ts";
+import { type Client, client, publishOrders, startEngine } from "./harness/engine.ts";
+import { useNatsServer } from "./harness/nats.ts";
+
+const T = Date.now() - 60_000;
+
+async function claimRecords(c: Client, benefit: string) {
+  const last = (await (await jetstreamManager(c.nc)).streams.info(STREAM_CLAIMS)).state.last_seq;
+  const out = [];
+  for await (const m of readSubject(c.js, STREAM_CLAIMS, CLAIMS_ALL_FILTER, last)) {
+    const r = parseClaimRecord(m.data);
+    if (r?.benefit === benefit) out.push({ ...r, seq: m.seq });
+  }
+  return out;
+}
+
+describe("flash benefits at the engine", () => {
+  const nats = useNatsServer();
+  let c: Client;
+  let engine: Engine;
+
+  beforeAll(async () => {
+    c = await client(nats.url);
+    engine = await startEngine(nats.url);
+  });
+  afterAll(async () => {
+    await engine?.stop();
+    await c?.close();
+  });
+
+  test("eligibility gives each of the contract's reasons", async () => {
+    const now = Date.now();
+    await putBenefit(c.nc, openBenefit("gold-only", { minTier: "gold" }));
+    await putBenefit(c.nc, openBenefit("later", { startsAt: now + 3_600_000, endsAt: now + 7_200_000 }));
+    await putBenefit(c.nc, openBenefit("over", { startsAt: now - 7_200_000, endsAt: now - 3_600_000 }));
+    await putBenefit(c.nc, openBenefit("none-left", { inventory: 0 }));
+    await putBenefit(c.nc, openBenefit("open", { inventory: 5 }));
+    for (const id of ["gold-only", "later", "over", "none-left", "open"]) await untilEngineSees(c.nc, id);
+    // Member 7 reaches gold (500 points: 500 yuan on taobao).
+    await publishOrders(c.js, [{ id: "o-gold", member: 7, line: "taobao", kind: "paid", amount: 50_000, ts: T }]);
+    for (let i = 0; i < 200 && (await eligibilityViaNats(c.nc, "gold-only", 7)).body.reason !== "ok"; i++) await Bun.sleep(10);
+
+    const reason = async (b: string, m: number) => (await eligibilityViaNats(c.nc, b, m)).body;
+    expect(await reason("gold-only", 7)).toEqual({ member: 7, eligible: true, reason: "ok", tier: "gold", benefit: "gold-only", remaining: 100 });
+    expect((await reason("gold-only", 8)).reason).toBe("tier_too_low");
+    expect((await reason("later", 8)).reason).toBe("not_started");
+    expect((await reason("over", 8)).reason).toBe("ended");
+    expect((await reason("none-left", 8)).reason).toBe("sold_out");
+    expect((await reason("nope", 8)).reason).toBe("unknown_benefit");
+    expect((await claimViaNats(c.nc, "open", 8, "k1")).status).toBe(200);
+    expect(await reason("open", 8)).toMatchObject({ eligible: false, reason: "already_claimed" });
+  });
+
+  test("a storm of concurrent claims over every partition ends with exactly the inventory, nobody over the limit", async () => {
+    const N = 300;
+    await putBenefit(c.nc, openBenefit("storm", { inventory: N, perMember: 2 }));
+    await untilEngineSees(c.nc, "storm");
+    const members = Array.from({ length: 1000 }, (_, i) => 10_000 + i);
+    // Every member tries three times at once: 3000 claims for 300 units; at most 2 each.
+    const answers = await Promise.all(
+      members.flatMap((m) => [0, 1, 2].map((k) => claimViaNats(c.nc, "storm", m, `storm-${m}-${k}`, false))),
+    );
+    const won = answers.filter((a) => a.status === 200 && a.body.won === true);
+    const soldOut = answers.filter((a) => a.status === 410);
+    const limited = answers.filter((a) => a.status === 409);
+    expect(won.length).toBe(N);
+    const statuses = answers.map((a) => `${a.status}:${(a.body as { error?: { code: string; message: string } }).error?.message ?? "ok"}`);
+    expect(soldOut.length + limited.length + won.length, [...new Set(statuses)].join(" ")).toBe(answers.length);
+    const perMember = new Map<number, number>();
+    for (const a of won) perMember.set(a.body.member as number, (perMember.get(a.body.member as number) ?? 0) + 1);
+    expect(Math.max(...perMember.values())).toBeLessThanOrEqual(2);
+    const records = await claimRecords(c, "storm");
+    expect(records.filter((r) => r.outcome === "won").length).toBe(N);
+    // Every answered win is a stored record.
+    const stored = new Set(records.filter((r) => r.outcome === "won").map((r) => r.seq));
+    for (const a of won) expect(stored.has(a.body.seq as number)).toBe(true);
+  });
+
+  test("one Idempotency-Key gets one answer — a win, a refusal — and a new key is a new claim", async () => {
+    await putBenefit(c.nc, openBenefit("idem", { inventory: 10 }));
+    await untilEngineSees(c.nc, "idem");
+    const first = await Promise.all([1, 2, 3].map(() => claimViaNats(c.nc, "idem", 501, "same-key")));
+    expect(first.map((a) => a.status)).toEqual([200, 200, 200]);
+    expect(new Set(first.map((a) => a.body.seq)).size).toBe(1);
+    const other = await claimViaNats(c.nc, "idem", 501, "other-key");
+    expect(other.status).toBe(409);
+    expect((other.body as { error: { code: string } }).error.code).toBe("already_claimed");
+    expect((await claimViaNats(c.nc, "idem", 501, "other-key")).status).toBe(409);
+    expect((await claimViaNats(c.nc, "idem", 501, "same-key")).body.seq).toBe(first[0].body.seq);
+  });
+
+  test("odds are honoured within statistical bounds, and a retry never re-rolls", async () => {
+    const odds = 0.3;
+    await putBenefit(c.nc, openBenefit("draw", { inventory: null, odds: { bronze: odds, silver: odds, gold: odds, platinum: 1, diamond: 1, black_diamond: 1 } }));
+    await untilEngineSees(c.nc, "draw");
+    const n = 2000;
+    const members = Array.from({ length: n }, (_, i) => 50_000 + i);
+    const answers = await Promise.all(members.map((m) => claimViaNats(c.nc, "draw", m, `d-${m}`)));
+    const wins = answers.filter((a) => a.body.won === true).length;
+    const sd = Math.sqrt(n * odds * (1 - odds));
+    expect(Math.abs(wins - n * odds)).toBeLessThan(4 * sd);
+    for (const [i, a] of answers.entries()) expect(a.body.won).toBe(drawWon("draw", members[i], 1, odds));
+    const again = await Promise.all(members.slice(0, 200).map((m) => claimViaNats(c.nc, "draw", m, `d-${m}`)));
+    for (const [i, a] of again.entries()) expect(a.body.won).toBe(answers[i].body.won);
+  });
+
+  test("definitions written while the engine was down are there when it returns; claims survive the restart", async () => {
+    await putBenefit(c.nc, openBenefit("restart", { inventory: 3 }));
+    await untilEngineSees(c.nc, "restart");
+    expect((await claimViaNats(c.nc, "restart", 900, "r1")).status).toBe(200);
+    await engine.stop();
+    await putBenefit(c.nc, openBenefit("while-down", { inventory: 2, minTier: "bronze" }));
+    engine = await startEngine(nats.url);
+    expect((await eligibilityViaNats(c.nc, "while-down", 901)).body.reason).toBe("ok");
+    // The member's earlier claim was read back from CLAIMS: the same key, the same answer.
+    const again = await claimViaNats(c.nc, "restart", 900, "r1");
+    expect(again.status).toBe(200);
+    expect((await claimViaNats(c.nc, "restart", 900, "r2")).status).toBe(409);
+  });
+});
