@@ -41,7 +41,7 @@ export class Gateway {
       const engines = new EngineClient(nc, options.partitions, options.requestTimeoutMs);
       const benefits = await GatewayBenefits.start(nc, js, jsm, (m) => log.warn(m));
       const cache = new MemberCache(options.memberCacheEntriesMax, options.memberCacheTtlMs, metrics);
-      const hub = new FeedHub({ options, nc, js, jsm, engines, metrics, log, onTierChange: (member) => cache.delete(member) });
+      const hub = new FeedHub({ options, nc, js, jsm, engines, benefits, metrics, log, onTierChange: (member) => cache.delete(member) });
       await hub.start();
       const app = buildHttpApp({
         options,

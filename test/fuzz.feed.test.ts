@@ -16,6 +16,7 @@ import { sign } from "hono/jwt";
 import type { Engine } from "../engine/engine.ts";
 import type { Logger } from "../engine/log.ts";
 import type { Frame } from "../gateway/client/frames.ts";
+import { GatewayBenefits } from "../gateway/benefits.ts";
 import { EngineClient } from "../gateway/engine-client.ts";
 import { FeedHub, type FeedSocketData } from "../gateway/feed/hub.ts";
 import { GatewayMetrics } from "../gateway/metrics.ts";
@@ -238,6 +239,7 @@ describe("WebSocket feed under fuzzing", () => {
         js: jetstream(gnc),
         jsm: await jetstreamManager(gnc),
         engines: new EngineClient(gnc, P, options.requestTimeoutMs),
+        benefits: await GatewayBenefits.start(gnc, jetstream(gnc), await jetstreamManager(gnc)),
         metrics: new GatewayMetrics(),
         log,
       });

@@ -12,6 +12,7 @@ import { silentLogger } from "../engine/log.ts";
 import { FeedClient } from "../gateway/client/index.ts";
 import type { Frame, TierFrame } from "../gateway/client/frames.ts";
 import type { GatewayOptions } from "../gateway/config.ts";
+import { GatewayBenefits } from "../gateway/benefits.ts";
 import { EngineClient } from "../gateway/engine-client.ts";
 import { FeedHub, type FeedSocketData } from "../gateway/feed/hub.ts";
 import { PARTITION_WIDE_AT } from "../gateway/feed/registry.ts";
@@ -57,12 +58,14 @@ async function startFeedGateway(natsUrl: string, o: Partial<GatewayOptions> = {}
   const nc = await connect({ servers: natsUrl, name: options.name, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   const metrics = new GatewayMetrics();
   const tierChangesSeen: number[] = [];
+  const benefits = await GatewayBenefits.start(nc, jetstream(nc), await jetstreamManager(nc));
   const hub = new FeedHub({
     options,
     nc,
     js: jetstream(nc),
     jsm: await jetstreamManager(nc),
     engines: new EngineClient(nc, options.partitions, options.requestTimeoutMs),
+    benefits,
     metrics,
     log: silentLogger,
     onTierChange: (m) => tierChangesSeen.push(m),
@@ -90,6 +93,7 @@ async function startFeedGateway(natsUrl: string, o: Partial<GatewayOptions> = {}
       server.stop(false);
       await hub.stop();
       server.stop(true);
+      benefits.stop();
       await nc.drain().catch(() => {});
     },
   };

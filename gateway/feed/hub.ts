@@ -8,6 +8,7 @@
 //   tier-log.ts    reading a member's stored changes from TIER_EVENTS
 //   score-window.ts  ≤ 1 score frame per member per 100 ms, one coarse timer
 //   writer.ts      coalesced writes, and the cut (1013) for clients that do not read
+//   benefit-push.ts  benefit / benefit_closed frames for flash benefits
 //
 // Decisions the contract leaves open (documented in the README):
 // - the engine does not answer the member view → close 1011 (reason "engine_unavailable");
@@ -23,10 +24,12 @@ import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Server, WebSocketHandler } from "bun";
 import type { Logger } from "../../engine/log.ts";
+import type { GatewayBenefits } from "../benefits.ts";
 import type { ScoreFrame } from "../client/frames.ts";
 import type { GatewayOptions } from "../config.ts";
 import type { EngineClient } from "../engine-client.ts";
 import type { GatewayMetrics } from "../metrics.ts";
+import { BenefitPush } from "./benefit-push.ts";
 import { OutFrame, parseLiveTier, parseScore } from "./frames.ts";
 import { InterestAnnouncer } from "./interest.ts";
 import { type MemberEntry, MemberRegistry } from "./registry.ts";
@@ -50,6 +53,7 @@ export interface FeedDeps {
   js: JetStreamClient;
   jsm: JetStreamManager;
   engines: EngineClient;
+  benefits: GatewayBenefits;
   metrics: GatewayMetrics;
   log: Logger;
   /** Called once for every tier change the hub sees (the gateway drops its cached view). */
@@ -71,6 +75,7 @@ export class FeedHub {
   private readonly writer: SocketWriter;
   private readonly scores: ScoreWindow;
   private readonly sessions: FeedSessions;
+  private readonly push: BenefitPush;
   private readonly closedBy: Record<CloseReason | "client", { inc(): void }>;
 
   constructor(private readonly deps: FeedDeps) {
@@ -92,7 +97,10 @@ export class FeedHub {
       scores: this.scores,
       cut: this.cut,
       log: this.log,
+      onLive: (ws) => this.push.onLive(ws),
+      onTierSent: (ws, from, to) => this.push.afterTier(ws, from, to),
     });
+    this.push = new BenefitPush({ benefits: deps.benefits, engines: deps.engines, registry: this.registry, writer: this.writer, now, log: this.log });
     const closed = metrics.wsClosed;
     this.closedBy = {
       backpressure: closed.labels("backpressure"),
@@ -121,6 +129,7 @@ export class FeedHub {
     if (this.state !== "created") throw new Error(`FeedHub.start: hub is ${this.state}`);
     this.state = "running";
     this.interest.start();
+    this.push.start();
     void this.watchReconnects();
   }
 
@@ -145,6 +154,7 @@ export class FeedHub {
     if (this.state === "stopping" || this.state === "stopped") return;
     this.state = "stopping";
     this.scores.stop();
+    this.push.stop();
     for (const entry of [...this.registry.entries()]) {
       for (const ws of [...entry.sockets]) this.cut(ws, 1001, "shutdown");
     }
@@ -189,6 +199,7 @@ export class FeedHub {
     d.seam = null;
     d.out = null;
     if (d.entry !== null) this.registry.detach(ws, d.entry);
+    this.push.forget(ws);
     d.entry = null;
     if (wasOpen) {
       this.connections--;

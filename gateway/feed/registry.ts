@@ -86,6 +86,10 @@ export class MemberRegistry {
     return this.members.size;
   }
 
+  get(member: number): MemberEntry | undefined {
+    return this.members.get(member);
+  }
+
   entries(): IterableIterator<MemberEntry> {
     return this.members.values();
   }

@@ -42,6 +42,10 @@ export interface SessionDeps {
   scores: ScoreWindow;
   cut: (ws: FeedSocket, code: number, reason: CloseReason) => void;
   log: Logger;
+  /** The connection went live (hello, replay and seam are behind it). */
+  onLive: (ws: FeedSocket) => void;
+  /** A tier frame went out on the connection. */
+  onTierSent: (ws: FeedSocket, from: string, to: string) => void;
 }
 
 const ENGINE_ERROR_LOG_EVERY = 1000;
@@ -165,6 +169,7 @@ export class FeedSessions {
     d.phase = "live";
     d.seam = null;
     if (seam.scoreMissed) this.deps.scores.refresh(d.entry as MemberEntry);
+    this.deps.onLive(ws);
   }
 
   /** Sends the stored changes after lastSeq; false when the connection closed meanwhile. */
@@ -196,5 +201,6 @@ export class FeedSessions {
     d.lastSeq = f.frame.seq;
     d.lastTier = f.frame.to;
     this.deps.writer.send(ws, f);
+    this.deps.onTierSent(ws, f.frame.from, f.frame.to);
   }
 }

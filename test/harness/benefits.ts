@@ -44,10 +44,12 @@ export function eligibilityViaNats(nc: NatsConnection, benefit: string, member: 
 
 /** Waits until the engine's catalog has the benefit as defined (the KV watch is asynchronous). */
 export async function untilEngineSees(nc: NatsConnection, benefit: string, member = 1): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const a = await eligibilityViaNats(nc, benefit, member);
-    if (a.status === 200 && a.body.reason !== "unknown_benefit") return;
-    await Bun.sleep(10);
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    // No responders while the engine is still starting: try again.
+    const a = await eligibilityViaNats(nc, benefit, member).catch(() => null);
+    if (a?.status === 200 && a.body.reason !== "unknown_benefit") return;
+    await Bun.sleep(20);
   }
   throw new Error(`the engine never saw benefit ${benefit}`);
 }
