@@ -14,11 +14,15 @@ import { GATEWAY_DEFAULTS } from "../../gateway/config.ts";
 import { Gateway } from "../../gateway/gateway.ts";
 import { startNatsServer } from "../nats-server.ts";
 import { memberToken } from "./token.ts";
+import { putBenefitDefinition } from "../benefit-admin.ts";
 import { type Command, natsUrlOf, numberFlag, parseFlags, untilSignal } from "./command.ts";
 
 const PUBLISH_INTERVAL_MS = 100;
 const STATUS_INTERVAL_MS = 5000;
 const CHANGES_SHOWN_PER_SECOND_MAX = 20;
+/** The demo's flash drop: opens a minute after start, for platinum and up. */
+const DROP_ID = "milk-tea";
+const DROP_CLAIMANTS = 2000;
 
 export const demoCommand: Command = {
   name: "demo",
@@ -29,13 +33,17 @@ Starts a local nats-server (JetStream in a temporary folder), an engine owning e
 partition, a gateway (WebSocket feed + HTTP API; prints a member token and an admin key),
 and a simulator publishing orders from a realistic population: popular and quiet
 members (Zipf), five business lines, log-normal amounts, a few refunds. Prints each tier
-change as it happens and a status line every 5 s. Ctrl-C stops everything and cleans up.
+change as it happens and a status line every 5 s. A flash drop ("milk-tea": platinum and up,
+1000 units, one each, 30 minutes) opens a minute after start (--drop-in); a simulated promotion system
+then claims it for the ${DROP_CLAIMANTS} most active members through the gateway, and the
+status line follows what is left. Ctrl-C stops everything and cleans up.
 
 flags:
   --rate N            orders per second                       [default 2000]
   --members N         members in the simulated population     [default 20000]
   --seconds N         stop after N seconds (0: run until Ctrl-C) [default 0]
   --seed N            simulator seed                          [default 1]
+  --drop-in N         seconds until the flash drop opens      [default 60]
   --port N            gateway port (0: any free port)         [default 8080]
   --nats URL          use this NATS server instead of starting one [env NATS_URL]
   --config FILE       engine rules (JSON)                     [env TIERSTREAM_CONFIG]`,
@@ -49,7 +57,9 @@ flags:
       nats: { type: "string" },
       config: { type: "string" },
       port: { type: "string" },
+      "drop-in": { type: "string" },
     });
+    const dropOpensAfterMs = numberFlag(flags, "drop-in", 60, 0, 86_400) * 1000;
     const ratePerSec = numberFlag(flags, "rate", 2000, 1, 1_000_000);
     const members = numberFlag(flags, "members", 20_000, 1, 100_000_000);
     const seconds = numberFlag(flags, "seconds", 0, 0, 86_400);
@@ -123,6 +133,41 @@ flags:
         "",
       ].join("\n"),
     );
+    // The flash drop, and a promotion system claiming it at the opening second.
+    const dropOpensAt = Date.now() + dropOpensAfterMs;
+    await putBenefitDefinition(nc, {
+      id: DROP_ID,
+      title: "Free milk tea card",
+      minTier: "platinum",
+      startsAt: dropOpensAt,
+      endsAt: dropOpensAt + 30 * 60_000,
+      inventory: 1000,
+      perMember: 1,
+    });
+    console.log(
+      [
+        `flash drop "${DROP_ID}" (platinum and up, 1000 units) opens at ${new Date(dropOpensAt).toISOString()}; members watching the feed get a benefit frame. Claim by hand:`,
+        `  curl -X POST -H 'Authorization: Bearer ${adminKey}' -H 'Idempotency-Key: demo-1' -d '{"member": ${star}}' ${gateway.url}/v1/benefits/${DROP_ID}/claims`,
+        "",
+      ].join("\n"),
+    );
+    const dropTimer = setTimeout(async () => {
+      const outcomes = new Map<string, number>();
+      const claimOne = async (member: number) => {
+        const res = await fetch(`${gateway.url}/v1/benefits/${DROP_ID}/claims`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json", "idempotency-key": `demo-drop-${member}` },
+          body: JSON.stringify({ member }),
+        });
+        const body = (await res.json()) as { error?: { code: string } };
+        const outcome = res.status === 201 ? "claimed" : (body.error?.code ?? String(res.status));
+        outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+      };
+      const claimants = Array.from({ length: Math.min(DROP_CLAIMANTS, members) }, (_, i) => generator.memberOfRank(i + 1));
+      await Promise.all(claimants.map((m) => claimOne(m).catch(() => outcomes.set("error", (outcomes.get("error") ?? 0) + 1))));
+      console.log(`flash drop "${DROP_ID}" opened: ${claimants.length} members tried — ${[...outcomes].map(([k, n]) => `${n} ${k}`).join(", ")}`);
+    }, dropOpensAfterMs + 100);
+
     let published = 0;
     let publishing = false;
     const startedMs = Date.now();
@@ -156,6 +201,13 @@ flags:
       lastApplied = applied;
       const tiers = TIERS.map((t, i) => `${t} ${perTier[i]}`).join(", ");
       console.log(`— ${rate} orders/s applied, ${memberCount} members (${tiers}), ${engine.counters.tierChanges} tier changes, ${engine.counters.deadLetters} dead letters`);
+      void fetch(`${gateway.url}/v1/benefits/${DROP_ID}`, { headers: { authorization: `Bearer ${adminKey}` } })
+        .then((r) => r.json() as Promise<{ claimed: number; remaining: number }>)
+        .then((d) => {
+          const opensInSec = Math.ceil((dropOpensAt - Date.now()) / 1000);
+          console.log(`  drop ${DROP_ID}: ${opensInSec > 0 ? `opens in ${opensInSec} s` : `${d.claimed} claimed, ${d.remaining} left`}`);
+        })
+        .catch(() => {});
       const runner = engine.runners.get(partitionOf(star, config.partitions));
       if (runner) {
         const v = memberView(runner.state, star, runner.tierSeq);
@@ -167,6 +219,7 @@ flags:
     const why = await Promise.race([untilSignal(), stopAfter]);
     console.log(`stopping (${why})`);
     for (const t of [publisher, status, showReset]) clearInterval(t);
+    clearTimeout(dropTimer);
     while (publishing) await Bun.sleep(10);
     await gateway.stop();
     await engine.stop();
