@@ -1,5 +1,6 @@
 // tierstream — one CLI for every process: `tierstream <command> [flags]`, `--help` on each.
 
+import { benefitCommand } from "./commands/benefit.ts";
 import { engineCommand } from "./commands/engine.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { gatewayCommand } from "./commands/gateway.ts";
@@ -8,7 +9,7 @@ import { tokenCommand } from "./commands/token.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import type { Command } from "./commands/command.ts";
 
-const COMMANDS: Command[] = [engineCommand, gatewayCommand, demoCommand, verifyCommand, feedCommand, tokenCommand];
+const COMMANDS: Command[] = [engineCommand, gatewayCommand, demoCommand, verifyCommand, benefitCommand, feedCommand, tokenCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
