@@ -7,6 +7,7 @@
 
 import { join } from "node:path";
 import { applyBench } from "./bench/apply.ts";
+import { benefitsBench } from "./bench/benefits.ts";
 import { catchupBench } from "./bench/catchup.ts";
 import { gatewayConnectionsBench } from "./bench/gateway-connections.ts";
 import { gatewayFeedLatencyBench } from "./bench/gateway-feed-latency.ts";
@@ -25,6 +26,7 @@ const MODULES: readonly BenchModule[] = [
   gatewayConnectionsBench,
   gatewayFeedLatencyBench,
   gatewayReadsBench,
+  benefitsBench,
   scalingBench,
 ];
 

@@ -11,7 +11,7 @@ import type { Benefit } from "../../proto/benefit.ts";
 import type { InventoryPool } from "./inventory-pool.ts";
 
 /** Largest allotment one refill takes. */
-export const CHUNK_MAX = 64;
+export const CHUNK_MAX = 256;
 /** Waits between asking for give-backs and trying the pool again. */
 export const RELEASE_WAITS_MS = [5, 15, 30, 60, 120] as const;
 /** After a sold-out conclusion, claims within this time try the pool once, not the whole wait. */

@@ -28,7 +28,8 @@ async function main(natsUrl: string, jwtSecret: string, readKey: string): Promis
       port: 0,
       hostname: "127.0.0.1",
       jwtSecret,
-      apiKeys: new Map([[readKey, new Set(["read"] as const)]]),
+      // The bench key reads and claims (the benefits bench claims with it).
+      apiKeys: new Map([[readKey, new Set(["read", "claim"] as const)]]),
       partitions: config.partitions,
       lines: config.lineNames,
       name: `bench-gateway-${process.pid}`,
