@@ -108,8 +108,9 @@ export class BenefitPush {
     this.timers.delete(id);
     const now = this.deps.now();
     const wasOpen = this.open.get(id);
-    const isOpen = b !== null && now >= b.startsAt && now < b.endsAt && remainingOf(b, this.deps.benefits.tally.claimed(id)) !== 0;
-    if (wasOpen && !isOpen) this.close(id, b === null ? "withdrawn" : now >= b.endsAt ? "ended" : "withdrawn");
+    const soldOut = b !== null && remainingOf(b, this.deps.benefits.tally.claimed(id)) === 0;
+    const isOpen = b !== null && now >= b.startsAt && now < b.endsAt && !soldOut;
+    if (wasOpen && !isOpen) this.close(id, b === null ? "withdrawn" : now >= b.endsAt ? "ended" : soldOut ? "sold_out" : "withdrawn");
     if (b === null) return;
     if (isOpen) {
       if (wasOpen) wasOpen.benefit = b;
