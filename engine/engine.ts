@@ -1,37 +1,41 @@
 // Engine: one process owning a set of partitions. Connects to NATS, makes sure the streams
-// exist, starts a PartitionRunner per owned partition, the ticker and the member service.
+// exist, and serves each owned partition: a PartitionRunner (orders in, tier changes out),
+// its claim desk, its micro-service instance and its interest leases. Partitions can be
+// added and removed while it runs (planned hand-off) or fenced (a lost lease).
 
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { Service } from "@nats-io/services";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { ensureStreams } from "../proto/streams.ts";
-import type { Config } from "./config.ts";
-import { EngineCounters } from "./counters.ts";
-import { consoleLogger, type Logger } from "./log.ts";
-import { startMemberService } from "./member-service.ts";
-import { CONSUME_BUFFER_BYTES_PER_CONNECTION, PartitionRunner, pullBytesFor } from "./partition-runner.ts";
-import { Ticker } from "./ticker.ts";
-import { SnapshotStore } from "./snapshot/store.ts";
-import { TimeSlice } from "./time-slice.ts";
-import { Interest } from "./interest.ts";
 import { AckedPublisher } from "./acked-publisher.ts";
 import { Benefits } from "./benefits/benefits.ts";
+import type { Config } from "./config.ts";
+import { ConsumeConnections } from "./consume-connections.ts";
+import { EngineCounters } from "./counters.ts";
+import { Interest } from "./interest.ts";
+import { consoleLogger, type Logger } from "./log.ts";
+import { type ServiceDeps, startPartitionService, startStatsResponder } from "./member-service.ts";
+import { CONSUME_BUFFER_BYTES_PER_CONNECTION, PartitionRunner, pullBytesFor } from "./partition-runner.ts";
+import type { SnapshotStorage } from "./snapshot/snapshot-store.ts";
+import { SnapshotStore } from "./snapshot/store.ts";
+import { Ticker } from "./ticker.ts";
+import { TimeSlice } from "./time-slice.ts";
 
 export interface EngineOptions {
   natsUrl: string;
   config: Config;
-  /** Owned partitions; all by default. */
+  /** Owned partitions; all by default; [] to start with none (partitions added later, e.g. by leases). */
   partitions?: number[];
   log?: Logger;
-  /** Wall clock for ticks (event time comes from the log, never from here). */
+  /** Wall clock for ticks and benefit windows (event time comes from the log, never from here). */
   now?: () => number;
   /** Stream replicas when this engine creates the streams. */
   replicas?: number;
   name?: string;
   /** Folder for partition snapshots; without one the engine replays its partitions from the start. */
   snapshotDir?: string;
-  /** A snapshot store of one's own (tests inject a slow one); overrides snapshotDir. */
-  snapshotStore?: SnapshotStore;
+  /** A snapshot store of one's own (tests inject a slow one; the object store); overrides snapshotDir. */
+  snapshotStore?: SnapshotStorage;
 }
 
 function connectEngine(options: EngineOptions, role: string): Promise<NatsConnection> {
@@ -46,23 +50,26 @@ function connectEngine(options: EngineOptions, role: string): Promise<NatsConnec
 export class Engine {
   readonly counters = new EngineCounters();
   readonly runners = new Map<number, PartitionRunner>();
+  private readonly services = new Map<number, Service>();
   private ticker: Ticker | null = null;
   private interest: Interest | null = null;
   private rateTimer: ReturnType<typeof setInterval> | null = null;
   private snapshotTimer: ReturnType<typeof setInterval> | null = null;
+  private statsSub: Subscription | null = null;
   /** Events applied in the last full second. */
   eventsPerSec = 0;
-  private service: Service | null = null;
-  benefits: Benefits | null = null;
   private stopping: Promise<void> | null = null;
+  benefits: Benefits | null = null;
 
   private readonly publisher: AckedPublisher;
-  /** Connections the partitions consume ORDERS on, a group of partitions each. */
-  private readonly consumeNcs: NatsConnection[] = [];
-
-  private connectTo(role: string): Promise<NatsConnection> {
-    return connectEngine(this.options, role);
-  }
+  private readonly slice = new TimeSlice();
+  private readonly snapshots: SnapshotStorage | undefined;
+  private readonly now: () => number;
+  readonly id: string;
+  private jsm!: JetStreamManager;
+  private consume!: ConsumeConnections;
+  private pullBytes = 0;
+  private serviceDeps!: ServiceDeps;
 
   private constructor(
     readonly nc: NatsConnection,
@@ -72,6 +79,9 @@ export class Engine {
     private readonly log: Logger,
   ) {
     this.publisher = new AckedPublisher(publishNc);
+    this.now = options.now ?? Date.now;
+    this.id = options.name ?? `engine-${process.pid}`;
+    this.snapshots = options.snapshotStore ?? (options.snapshotDir ? new SnapshotStore(options.snapshotDir, log) : undefined);
   }
 
   static async start(options: EngineOptions): Promise<Engine> {
@@ -86,7 +96,8 @@ export class Engine {
     try {
       await engine.init();
     } catch (err) {
-      await Promise.all([nc.close(), publishNc.close(), ...engine.consumeNcs.map((c) => c.close())]).catch(() => {});
+      engine.benefits?.stop();
+      await Promise.all([nc.close(), publishNc.close(), engine.consume?.close()]).catch(() => {});
       throw err;
     }
     return engine;
@@ -95,54 +106,104 @@ export class Engine {
   private async init(): Promise<void> {
     const { config } = this.options;
     const js = jetstream(this.nc);
-    const jsm = await jetstreamManager(this.nc);
-    await ensureStreams(jsm, { replicas: this.options.replicas });
-    const owned = this.options.partitions ?? [...Array(config.partitions).keys()];
-    // Pulls of all partitions on one connection must stay under its slow-consumer limit.
-    const pullBytes = pullBytesFor(owned.length, this.nc.info?.max_payload ?? 1024 * 1024);
-    const perConnection = Math.max(1, Math.floor(CONSUME_BUFFER_BYTES_PER_CONNECTION / pullBytes));
-    for (let i = 0; i < Math.ceil(owned.length / perConnection); i++) {
-      this.consumeNcs.push(await this.connectTo(`-consume-${i}`));
-    }
-    const consumeJs = this.consumeNcs.map((c) => jetstream(c));
-    const slice = new TimeSlice();
-    const snapshots =
-      this.options.snapshotStore ?? (this.options.snapshotDir ? new SnapshotStore(this.options.snapshotDir, this.log) : undefined);
-    for (const [k, p] of owned.entries()) {
-      this.runners.set(
-        p,
-        new PartitionRunner(p, { slice, snapshots, now: this.options.now, pullBytes, consumeJs: consumeJs[Math.floor(k / perConnection)], nc: this.nc, publisher: this.publisher, jsm, config, counters: this.counters, log: this.log }),
-      );
-    }
-    await Promise.all([...this.runners.values()].map((r) => r.start()));
-    const now = this.options.now ?? Date.now;
-    const benefits = await Benefits.start({ nc: this.nc, js, jsm, partitions: config.partitions, replicas: this.options.replicas, now, log: this.log });
-    this.benefits = benefits;
-    await Promise.all([...this.runners].map(([p, r]) => benefits.addPartition(p, () => (r.caughtUp ? r.state : null))));
-    this.service = await startMemberService({
-      benefits,
+    this.jsm = await jetstreamManager(this.nc);
+    await ensureStreams(this.jsm, { replicas: this.options.replicas });
+    // Sized for every partition: with leases this process may come to own any number of them.
+    this.pullBytes = pullBytesFor(config.partitions, this.nc.info?.max_payload ?? 1024 * 1024);
+    const perConnection = Math.max(1, Math.floor(CONSUME_BUFFER_BYTES_PER_CONNECTION / this.pullBytes));
+    this.consume = new ConsumeConnections(perConnection, (i) => connectEngine(this.options, `-consume-${i}`));
+    this.benefits = await Benefits.start({ nc: this.nc, js, jsm: this.jsm, partitions: config.partitions, replicas: this.options.replicas, now: this.now, log: this.log });
+    this.serviceDeps = {
       nc: this.nc,
       runners: this.runners,
       partitions: config.partitions,
       counters: this.counters,
-      engineId: this.options.name ?? `engine-${process.pid}`,
+      engineId: this.id,
       eventsPerSec: () => this.eventsPerSec,
-    });
+      benefits: this.benefits,
+    };
+    this.statsSub = await startStatsResponder(this.serviceDeps);
     let lastApplied = this.counters.eventsApplied;
     this.rateTimer = setInterval(() => {
       this.eventsPerSec = this.counters.eventsApplied - lastApplied;
       lastApplied = this.counters.eventsApplied;
     }, 1000);
-    this.ticker = new Ticker(js, this.runners, config.tickIntervalMs, now, this.log);
+    this.ticker = new Ticker(js, this.runners, config.tickIntervalMs, this.now, this.log);
     this.ticker.start();
-    this.interest = new Interest(this.nc, new Map([...this.runners].map(([p, r]) => [p, r.scoreFeed])), now, this.log);
-    await this.interest.start();
-    if (snapshots) {
+    this.interest = new Interest(this.nc, this.now, this.log);
+    this.interest.start();
+    if (this.snapshots) {
       this.snapshotTimer = setInterval(() => {
         for (const r of this.runners.values()) r.requestSnapshot();
       }, config.snapshotIntervalMs);
     }
-    this.log.info(`owns ${owned.length} of ${config.partitions} partitions; replaying`);
+    const owned = this.options.partitions ?? [...Array(config.partitions).keys()];
+    await Promise.all(owned.map((p) => this.addPartition(p)));
+    if (owned.length > 0) this.log.info(`owns ${owned.length} of ${config.partitions} partitions; replaying`);
+  }
+
+  /**
+   * Starts serving partition p: its runner loads the newest snapshot and replays the log after
+   * it; its claims are read back; then its endpoints and interest subscription open.
+   * `mayPublish` is the fence (the lease check) when ownership comes from leases.
+   */
+  async addPartition(p: number, mayPublish?: () => boolean): Promise<void> {
+    if (this.runners.has(p)) throw new Error(`partition ${p} is served here already`);
+    if (!Number.isInteger(p) || p < 0 || p >= this.options.config.partitions) throw new RangeError(`no partition ${p}`);
+    const consumeJs = await this.consume.take(p);
+    const runner = new PartitionRunner(p, {
+      slice: this.slice,
+      snapshots: this.snapshots,
+      now: this.options.now,
+      pullBytes: this.pullBytes,
+      consumeJs,
+      nc: this.nc,
+      publisher: this.publisher,
+      jsm: this.jsm,
+      config: this.options.config,
+      counters: this.counters,
+      log: this.log,
+      mayPublish,
+    });
+    this.runners.set(p, runner);
+    try {
+      await runner.start();
+      await this.benefits!.addPartition(p, () => (runner.caughtUp ? runner.state : null));
+      await this.interest!.add(p, runner.scoreFeed);
+      this.services.set(p, await startPartitionService(this.serviceDeps, p, runner));
+    } catch (err) {
+      await this.dropPartition(p);
+      await runner.stop().catch(() => {});
+      throw err;
+    }
+  }
+
+  /** A planned hand-off: stop answering, stop consuming, publish what is pending, snapshot. */
+  async removePartition(p: number): Promise<void> {
+    const runner = this.runners.get(p);
+    if (!runner) return;
+    await this.dropPartition(p);
+    await runner.stop();
+    this.log.info(`partition ${p} handed off at orders seq ${runner.lastSeq}`);
+  }
+
+  /** The lease is lost: nothing more is applied or published for p, at once. */
+  fencePartition(p: number): void {
+    const runner = this.runners.get(p);
+    if (!runner) return;
+    runner.fence();
+    void this.dropPartition(p);
+    this.log.warn(`partition ${p} fenced at orders seq ${runner.lastSeq}: its lease is gone`);
+  }
+
+  private async dropPartition(p: number): Promise<void> {
+    const svc = this.services.get(p);
+    this.services.delete(p);
+    this.runners.delete(p);
+    this.benefits?.removePartition(p);
+    this.interest?.remove(p);
+    this.consume.give(p);
+    await svc?.stop().catch(() => {});
   }
 
   /** True once every owned partition has applied what its log held when it started. */
@@ -155,18 +216,20 @@ export class Engine {
     await Promise.all([...this.runners.values()].map((r) => r.whenCaughtUp()));
   }
 
-  /** Drains: stops consuming, publishes what is pending, closes the connection. */
+  /** Drains: stops consuming, publishes what is pending, closes the connections. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.ticker?.stop();
       this.interest?.stop();
       if (this.rateTimer) clearInterval(this.rateTimer);
       if (this.snapshotTimer) clearInterval(this.snapshotTimer);
-      await this.service?.stop().catch(() => {});
+      this.statsSub?.unsubscribe();
+      await Promise.all([...this.services.values()].map((s) => s.stop().catch(() => {})));
+      this.services.clear();
       this.benefits?.stop();
       await Promise.all([...this.runners.values()].map((r) => r.stop()));
       this.publisher.close();
-      await Promise.all([this.nc, this.publishNc, ...this.consumeNcs].map((c) => c.drain().catch(() => {})));
+      await Promise.all([this.nc.drain().catch(() => {}), this.publishNc.drain().catch(() => {}), this.consume.drain()]);
     })();
     return this.stopping;
   }

@@ -25,29 +25,22 @@ export interface InterestMessage {
 
 const isMember = (m: unknown): m is number => typeof m === "number" && Number.isInteger(m) && m >= 1 && m <= MEMBER_MAX;
 
+const RESYNC_COALESCE_MS = 10;
+
 export class Interest {
-  private subs: Subscription[] = [];
+  private readonly feeds = new Map<number, ScoreFeed>();
+  private readonly subs = new Map<number, Subscription>();
   private timers: ReturnType<typeof setInterval>[] = [];
+  private resyncTimer: ReturnType<typeof setTimeout> | null = null;
   badMessages = 0;
 
   constructor(
     private readonly nc: NatsConnection,
-    private readonly feeds: ReadonlyMap<number, ScoreFeed>,
     private readonly now: () => number,
     private readonly log: Logger,
   ) {}
 
-  /** Subscribes, and resolves once the server has the subscriptions (a lease sent after start is never missed). */
-  async start(): Promise<void> {
-    for (const [p, feed] of this.feeds) {
-      const sub = this.nc.subscribe(interestSubject(p), {
-        callback: (err, msg) => {
-          if (err) return;
-          this.apply(feed, msg.data);
-        },
-      });
-      this.subs.push(sub);
-    }
+  start(): void {
     this.timers.push(
       setInterval(() => {
         for (const feed of this.feeds.values()) feed.flush();
@@ -57,14 +50,43 @@ export class Interest {
         for (const feed of this.feeds.values()) feed.leases.expire(now);
       }, EXPIRE_INTERVAL_MS),
     );
+  }
+
+  /**
+   * Takes leases for partition p; resolves once the server has the subscription, then asks
+   * every gateway to announce again (a lease sent after that is never missed).
+   */
+  async add(p: number, feed: ScoreFeed): Promise<void> {
+    this.remove(p);
+    this.feeds.set(p, feed);
+    this.subs.set(
+      p,
+      this.nc.subscribe(interestSubject(p), {
+        callback: (err, msg) => {
+          if (err) return;
+          this.apply(feed, msg.data);
+        },
+      }),
+    );
     await this.nc.flush();
-    this.nc.publish(INTEREST_RESYNC_SUBJECT, "");
+    // Partitions taken together (a start, a rebalance) share one resync.
+    this.resyncTimer ??= setTimeout(() => {
+      this.resyncTimer = null;
+      this.nc.publish(INTEREST_RESYNC_SUBJECT, "");
+    }, RESYNC_COALESCE_MS);
+  }
+
+  remove(p: number): void {
+    this.subs.get(p)?.unsubscribe();
+    this.subs.delete(p);
+    this.feeds.get(p)?.flush();
+    this.feeds.delete(p);
   }
 
   stop(): void {
     for (const t of this.timers) clearInterval(t);
-    for (const s of this.subs) s.unsubscribe();
-    for (const feed of this.feeds.values()) feed.flush();
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
+    for (const p of [...this.subs.keys()]) this.remove(p);
   }
 
   private apply(feed: ScoreFeed, data: Uint8Array): void {

@@ -3,9 +3,9 @@
 //   tierstream.engine.stats {}             → this engine's partitions and counters (every engine answers)
 //   tierstream.elig.<p>     {"benefit", "member"} or {"benefit", "members": [..]} → eligibility
 //   tierstream.claim.<p>    {"benefit", "member", "key", "keyFromClient"} → a claim (engine/benefits)
-// Partition endpoints run in the queue group "tierstream", so exactly one owner answers.
+// Partition endpoints run in the queue group "tierstream", one service instance per partition.
 
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { type Service, type ServiceMsg, Svcm } from "@nats-io/services";
 import {
   claimRequestSubject,
@@ -58,46 +58,58 @@ export interface ServiceDeps {
   benefits: Benefits;
 }
 
-export async function startMemberService(deps: ServiceDeps): Promise<Service> {
+/**
+ * One micro-service instance per owned partition, so a partition's endpoints come and go with
+ * its ownership (an instance stops as a whole; the services library has no way to remove one
+ * endpoint). Every instance is the service `tierstream`; its three endpoints share the
+ * queue group, so a request reaches one owner even while a hand-off briefly has two.
+ */
+export async function startPartitionService(deps: ServiceDeps, p: number, runner: PartitionRunner): Promise<Service> {
   const svc = await new Svcm(deps.nc).add({
     name: SERVICE_NAME,
     version: "0.1.0",
-    description: "tierstream engine: member views, eligibility and claims of owned partitions",
+    description: `tierstream engine ${deps.engineId}: member views, eligibility and claims of partition ${p}`,
     queue: QUEUE,
+    metadata: { partition: String(p), engine: deps.engineId },
   });
-  for (const [p, runner] of deps.runners) {
-    svc.addEndpoint(`member-${p}`, {
-      subject: memberRequestSubject(p),
-      handler: (err, msg) => {
-        if (err) return;
-        void answerMember(msg, p, runner, deps.partitions);
-      },
-    });
-    svc.addEndpoint(`elig-${p}`, {
-      subject: eligibilityRequestSubject(p),
-      handler: (err, msg) => {
-        if (err) return;
-        answerEligibility(msg, p, deps);
-      },
-    });
-    svc.addEndpoint(`claim-${p}`, {
-      subject: claimRequestSubject(p),
-      handler: (err, msg) => {
-        if (err) return;
-        void answerClaim(msg, p, deps);
-      },
-    });
-  }
-  // Every engine answers stats, so this is a plain subscription: the services library puts
-  // an endpoint without a queue into the service's queue group all the same (`queue || this.queue`).
-  deps.nc.subscribe(ENGINE_STATS_SUBJECT, {
+  svc.addEndpoint(`member-${p}`, {
+    subject: memberRequestSubject(p),
+    handler: (err, msg) => {
+      if (err) return;
+      void answerMember(msg, p, runner, deps.partitions);
+    },
+  });
+  svc.addEndpoint(`elig-${p}`, {
+    subject: eligibilityRequestSubject(p),
+    handler: (err, msg) => {
+      if (err) return;
+      answerEligibility(msg, p, deps);
+    },
+  });
+  svc.addEndpoint(`claim-${p}`, {
+    subject: claimRequestSubject(p),
+    handler: (err, msg) => {
+      if (err) return;
+      void answerClaim(msg, p, deps);
+    },
+  });
+  await deps.nc.flush();
+  return svc;
+}
+
+/**
+ * Every engine answers stats, so this is a plain subscription: the services library puts an
+ * endpoint without a queue into the service's queue group all the same (`queue || this.queue`).
+ */
+export async function startStatsResponder(deps: ServiceDeps): Promise<Subscription> {
+  const sub = deps.nc.subscribe(ENGINE_STATS_SUBJECT, {
     callback: (err, msg) => {
       if (err) return;
       msg.respond(JSON.stringify(engineStats(deps)));
     },
   });
   await deps.nc.flush();
-  return svc;
+  return sub;
 }
 
 export interface EngineStats {

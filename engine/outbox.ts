@@ -48,7 +48,15 @@ export class Outbox {
     private readonly publisher: AckedPublisher,
     private readonly log: Logger,
     readonly inFlightMax: number,
+    /**
+     * Fencing: false once this process may no longer write the partition (its lease is gone).
+     * Checked before every send, so nothing goes out after the lease was lost.
+     */
+    private readonly mayPublish: () => boolean = () => true,
   ) {}
+
+  /** Jobs dropped because the partition was fenced. */
+  fencedJobs = 0;
 
   get pending(): number {
     return this.inFlight;
@@ -95,6 +103,10 @@ export class Outbox {
   }
 
   private publish(job: OutboxJob, n: number): void {
+    if (this.stopped || !this.mayPublish()) {
+      this.fencedJobs++;
+      return this.done();
+    }
     const h = natsHeaders();
     h.set(HEADER_MSG_ID, job.msgId);
     h.set(HEADER_TIER_POS, job.pos);

@@ -33,7 +33,7 @@ import { isAfter, Outbox, type Position, recoverPosition } from "./outbox.ts";
 import { ScoreFeed } from "./score-feed.ts";
 import { PartitionState } from "./state/partition-state.ts";
 import { configHash, encodeSnapshot } from "./snapshot/format.ts";
-import type { SnapshotStore } from "./snapshot/store.ts";
+import type { SnapshotStorage } from "./snapshot/snapshot-store.ts";
 import type { TimeSlice } from "./time-slice.ts";
 
 /**
@@ -59,7 +59,7 @@ export interface RunnerDeps {
   /** Shared by every runner of the engine: when to give the event loop a turn. */
   slice: TimeSlice;
   /** Where snapshots go; none when absent. */
-  snapshots?: SnapshotStore;
+  snapshots?: SnapshotStorage;
   now?: () => number;
   /** max_bytes of each pull (pullBytesFor). */
   pullBytes: number;
@@ -71,6 +71,8 @@ export interface RunnerDeps {
   config: Config;
   counters: EngineCounters;
   log: Logger;
+  /** False once this process no longer holds the partition's lease (fencing; always true without leases). */
+  mayPublish?: () => boolean;
 }
 
 export class PartitionRunner {
@@ -97,6 +99,7 @@ export class PartitionRunner {
   private messages: ConsumerMessages | null = null;
   private loopDone: Promise<void> = Promise.resolve();
   private caughtUpWaiters: (() => void)[] = [];
+  private fenced = false;
 
   constructor(
     readonly partition: number,
@@ -105,7 +108,7 @@ export class PartitionRunner {
     this.state = new PartitionState(deps.config, partition);
     this.scoreFeed = new ScoreFeed(deps.nc, partition, deps.config.lineNames);
     this.reader = new OrderReader(deps.config.lineNames);
-    this.outbox = new Outbox(deps.publisher, deps.log, deps.config.tierPublishInFlightMax);
+    this.outbox = new Outbox(deps.publisher, deps.log, deps.config.tierPublishInFlightMax, deps.mayPublish);
   }
 
   async start(): Promise<void> {
@@ -146,12 +149,22 @@ export class PartitionRunner {
     return this.outbox.flushed();
   }
 
+  /**
+   * The lease is gone: stop at once — no more applying, nothing more published (what the
+   * outbox holds is dropped; the new owner publishes it from its own replay). No snapshot.
+   */
+  fence(): void {
+    this.fenced = true;
+    this.outbox.stop();
+    void this.messages?.close().catch(() => {});
+  }
+
   async stop(): Promise<void> {
     await this.messages?.close();
     await this.loopDone;
     await this.outbox.drained();
     this.outbox.stop();
-    if (this.deps.snapshots && this.caughtUp && this.outbox.pending === 0) this.snapshotNow(0);
+    if (this.deps.snapshots && this.caughtUp && !this.fenced && this.outbox.pending === 0) this.snapshotNow(0);
     await this.snapshotWrite;
   }
 
@@ -201,6 +214,7 @@ export class PartitionRunner {
   private async loop(messages: ConsumerMessages): Promise<void> {
     const { counters, log } = this.deps;
     for await (const m of messages) {
+      if (this.fenced || this.deps.mayPublish?.() === false) break; // fenced: not one more message
       if (m.seq <= this.lastSeq) continue; // a redelivery: applied already
       const storedMs = Math.floor(m.info.timestampNanos / 1e6);
       const r = applyMessage(this.state, this.reader, m.data, storedMs);

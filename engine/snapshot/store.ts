@@ -7,10 +7,11 @@ import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../log.ts";
 import { decodeSnapshot, type SnapshotMeta, SnapshotError, type StateParts } from "./format.ts";
+import type { SnapshotStorage } from "./snapshot-store.ts";
 
 const KEEP = 2;
 
-export class SnapshotStore {
+export class SnapshotStore implements SnapshotStorage {
   constructor(
     readonly dir: string,
     private readonly log: Logger,
