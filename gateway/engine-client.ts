@@ -48,7 +48,14 @@ export class EngineError extends Error {
   }
 }
 
+/** Backoff between tries while a partition has no owner answering (a hand-off, a restart). */
 const RETRY_DELAYS_MS = [25, 50, 100, 200, 400] as const;
+/**
+ * How long a request keeps trying a partition nobody answers for: a hand-off (drain, snapshot,
+ * lease, load, replay) or a takeover after a lease expired takes seconds, and every request is
+ * safe to repeat (reads; claims carry their idempotency key).
+ */
+export const OWNERLESS_RETRY_MS_DEFAULT = 8000;
 const decoder = new TextDecoder();
 
 export class EngineClient {
@@ -59,6 +66,7 @@ export class EngineClient {
     nc: NatsConnection,
     readonly partitions: number,
     timeoutMs: number,
+    private readonly ownerlessRetryMs = OWNERLESS_RETRY_MS_DEFAULT,
   ) {
     this.inbox = new ReplyInbox(nc, timeoutMs);
   }
@@ -104,22 +112,24 @@ export class EngineClient {
   /** A JSON request to a partition endpoint; error answers become EngineError. */
   async request(subject: string, body: unknown): Promise<unknown> {
     const payload = JSON.stringify(body);
+    const giveUpAt = performance.now() + this.ownerlessRetryMs;
     for (let attempt = 0; ; attempt++) {
+      const last = performance.now() >= giveUpAt;
       try {
         const reply = await this.inbox.request(subject, payload);
         const status = Number(reply.headers?.get("Nats-Service-Error-Code") || 0);
         const json = JSON.parse(decoder.decode(reply.data)) as { error?: { code: string; message: string } };
         if (status === 0) return json;
         const err = new EngineError(status, json.error?.code ?? "engine_error", json.error?.message ?? "engine error");
-        if (status !== 503 || attempt >= RETRY_DELAYS_MS.length) throw err;
+        if (status !== 503 || last) throw err;
       } catch (err) {
         if (err instanceof EngineError) throw err;
         const noOwner = err instanceof ReplyError && err.code !== "closed";
-        if (!noOwner || attempt >= RETRY_DELAYS_MS.length) {
+        if (!noOwner || last) {
           throw new EngineError(503, "unavailable", `no engine answered ${subject}: ${(err as Error).message}`);
         }
       }
-      await Bun.sleep(RETRY_DELAYS_MS[attempt]);
+      await Bun.sleep(RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)]);
     }
   }
 }
