@@ -19,6 +19,8 @@ export interface GatewayOptions {
   lines: readonly string[];
   /** Engine request timeout. */
   requestTimeoutMs: number;
+  /** How long a request keeps retrying a partition no engine answers (a hand-off, a takeover). */
+  ownerlessRetryMs: number;
   /** Bytes a WebSocket may have queued before it is closed with 1013. */
   wsBackpressureBytesMax: number;
   /** A connection silent this long (no pong either) is closed. */
@@ -35,6 +37,7 @@ export const GATEWAY_DEFAULTS = {
   port: 8080,
   partitions: PARTITIONS_DEFAULT,
   requestTimeoutMs: 2000,
+  ownerlessRetryMs: 8000,
   wsBackpressureBytesMax: 1 << 20,
   wsIdleTimeoutSec: 60,
   interestLeaseMs: 30_000,

@@ -130,9 +130,16 @@ export class OrderGenerator {
     return mulMod(rank, SCATTER_MULTIPLIER, SCATTER_PRIME) + 1;
   }
 
+  /**
+   * When set, the event time of the orders drawn next (ms), instead of one that advances
+   * 1/ratePerSec per order: a live load sets it to the wall clock before each batch, so event
+   * time follows the clock whatever the rate does.
+   */
+  eventTsNow: number | null = null;
+
   /** Event time of the next order, before lateness. */
   get eventTs(): number {
-    return this.startTs + Math.floor(this.produced * this.msPerOrder);
+    return this.eventTsNow ?? this.startTs + Math.floor(this.produced * this.msPerOrder);
   }
 
   /** Draws the next order into the fields above. */

@@ -5,11 +5,12 @@ import { engineCommand } from "./commands/engine.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { gatewayCommand } from "./commands/gateway.ts";
 import { feedCommand } from "./commands/feed.ts";
+import { loadtestCommand } from "./commands/loadtest.ts";
 import { tokenCommand } from "./commands/token.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import type { Command } from "./commands/command.ts";
 
-const COMMANDS: Command[] = [engineCommand, gatewayCommand, demoCommand, verifyCommand, benefitCommand, feedCommand, tokenCommand];
+const COMMANDS: Command[] = [engineCommand, gatewayCommand, demoCommand, loadtestCommand, verifyCommand, benefitCommand, feedCommand, tokenCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -47,6 +47,7 @@ interface FeedGateway {
 function gatewayOptions(natsUrl: string, o: Partial<GatewayOptions> = {}): GatewayOptions {
   return testGatewayOptions(natsUrl, SECRET, new Map([[API_KEY, new Set(["read" as const])]]), {
     requestTimeoutMs: 2000,
+    ownerlessRetryMs: 500,
     name: "feed-test",
     ...o,
   });
@@ -64,7 +65,7 @@ async function startFeedGateway(natsUrl: string, o: Partial<GatewayOptions> = {}
     nc,
     js: jetstream(nc),
     jsm: await jetstreamManager(nc),
-    engines: new EngineClient(nc, options.partitions, options.requestTimeoutMs),
+    engines: new EngineClient(nc, options.partitions, options.requestTimeoutMs, options.ownerlessRetryMs),
     benefits,
     metrics,
     log: silentLogger,

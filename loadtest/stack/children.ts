@@ -38,8 +38,9 @@ function installExitHook(): void {
   });
 }
 
+/** setpriv --pdeathsig KILL --: a process started with it dies with this one, however this one dies. */
 let pdeathPrefix: string[] | undefined;
-function parentDeathPrefix(): string[] {
+export function parentDeathPrefix(): string[] {
   if (pdeathPrefix === undefined) {
     const setpriv = process.platform === "linux" ? Bun.which("setpriv") : null;
     pdeathPrefix = setpriv === null ? [] : [setpriv, "--pdeathsig", "KILL", "--"];
@@ -81,15 +82,21 @@ export async function spawnRole(role: string, args: readonly string[] = [], env:
     }
   });
 
+  // A cleared timer, not Bun.sleep: a pending sleep would keep the parent alive after its work.
+  let readyTimer: ReturnType<typeof setTimeout> | undefined;
   const info = await Promise.race([
     readyInfo,
     proc.exited.then((code) => Promise.reject(new Error(`${role} exited (code ${code}) before it was ready`))),
-    Bun.sleep(READY_DEADLINE_MS).then(() => Promise.reject(new Error(`${role} not ready after ${READY_DEADLINE_MS / 1000} s`))),
-  ]).catch(async (err: unknown) => {
-    proc.kill("SIGKILL");
-    await proc.exited;
-    throw err;
-  });
+    new Promise<never>((_, reject) => {
+      readyTimer = setTimeout(() => reject(new Error(`${role} not ready after ${READY_DEADLINE_MS / 1000} s`)), READY_DEADLINE_MS);
+    }),
+  ])
+    .catch(async (err: unknown) => {
+      proc.kill("SIGKILL");
+      await proc.exited;
+      throw err;
+    })
+    .finally(() => clearTimeout(readyTimer));
 
   let stopping: Promise<void> | null = null;
   return {
@@ -113,11 +120,9 @@ export async function spawnRole(role: string, args: readonly string[] = [], env:
       stopping ??= (async () => {
         if (proc.exitCode !== null || proc.signalCode !== null) return;
         proc.kill("SIGTERM");
-        const gone = await Promise.race([proc.exited.then(() => true), Bun.sleep(STOP_GRACE_MS).then(() => false)]);
-        if (!gone) {
-          proc.kill("SIGKILL");
-          await proc.exited;
-        }
+        const killer = setTimeout(() => proc.kill("SIGKILL"), STOP_GRACE_MS);
+        await proc.exited;
+        clearTimeout(killer);
       })();
       return stopping;
     },
