@@ -40,6 +40,7 @@ export async function checkReport(htmlPath: string, screenshot?: string): Promis
     // Hover the first chart: the read-out script must run without errors and show a tip.
     const hover = await page.$("figure.chart rect.hover");
     if (hover !== null) {
+      await hover.scrollIntoViewIfNeeded(); // a long summary table pushes the first chart below the fold
       const box = await hover.boundingBox();
       if (box !== null) await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
       const tip = await page.$eval("figure.chart .tip", (t) => !(t as unknown as { hidden: boolean }).hidden && (t.textContent ?? "").length > 0);

@@ -43,19 +43,28 @@ const px = (a: Axis, v: number) => MARGIN.left + position(a, v) * PLOT_W;
 const py = (a: Axis, v: number) => MARGIN.top + PLOT_H - position(a, v) * PLOT_H;
 const r1 = (v: number) => Math.round(v * 10) / 10;
 
-/** The path of a series: M at the start and after each gap, L otherwise. */
+/** Half the width of the dash that stands for a point with no neighbour to join (px). */
+const LONE_POINT_HALF_PX = 4;
+
+/**
+ * The path of a series: M at the start and after each gap, L otherwise; a point alone between
+ * gaps (a run whose every claim fell in one second) is a short horizontal dash.
+ */
 export function pathOf(spec: Pick<ChartSpec, "x" | "y">, points: Series["points"]): string {
-  let d = "";
-  let pen = false;
+  const runs: [number, number][][] = [];
+  let run: [number, number][] = [];
   for (const [x, y] of points) {
     if (y === null || !Number.isFinite(y) || (spec.y.log && y <= 0)) {
-      pen = false;
+      if (run.length > 0) runs.push(run);
+      run = [];
       continue;
     }
-    d += `${pen ? "L" : "M"}${r1(px(spec.x, x))},${r1(py(spec.y, y))}`;
-    pen = true;
+    run.push([r1(px(spec.x, x)), r1(py(spec.y, y))]);
   }
-  return d;
+  if (run.length > 0) runs.push(run);
+  return runs
+    .map((r) => (r.length === 1 ? `M${r1(r[0][0] - LONE_POINT_HALF_PX)},${r[0][1]}L${r1(r[0][0] + LONE_POINT_HALF_PX)},${r[0][1]}` : r.map(([x, y], i) => `${i === 0 ? "M" : "L"}${x},${y}`).join("")))
+    .join("");
 }
 
 export function renderChart(spec: ChartSpec): string {

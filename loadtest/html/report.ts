@@ -10,7 +10,14 @@ import { escapeHtml, type Marker, renderChart, type Series } from "./chart.ts";
 import { linearAxis, logAxis, ninesOf, percentileAxis } from "./scale.ts";
 
 const COLORS = { asked: "#9aa0a6", sent: "#1a73e8", acked: "#188038", applied: "#e8710a", p50: "#188038", p99: "#e8710a", p999: "#d93025", max: "#5f6368" } as const;
-const METRIC_COLORS: Record<Metric, string> = { ack: "#1a73e8", e2e: "#9334e6" };
+const METRIC_COLORS: Record<Metric, string> = { ack: "#1a73e8", e2e: "#9334e6", claim: "#188038", open: "#e8710a" };
+/** Which second a latency sample belongs to. */
+const SENT_WHEN: Record<Metric, string> = { ack: "the order was sent", e2e: "the order was sent", claim: "the claim was sent", open: "the benefit opened" };
+/** What the throughput chart's series are called: orders, or a drop's claims (no asked rate, no engines' count). */
+const WORDS = {
+  orders: { item: "orders", sent: "sent", acked: "acknowledged (PubAck)" },
+  claims: { item: "claims", sent: "claims sent", acked: "claims answered" },
+} as const;
 
 const secondsLabel = (v: number) => `${num(v)} s`;
 
@@ -23,18 +30,20 @@ function markers(r: LoadtestResult): Marker[] {
 function throughputChart(r: LoadtestResult): string {
   const rows = r.timeline;
   const at = (t: number) => t + 0.5; // a second's figure sits in its middle
+  const words = WORDS[r.item ?? "orders"];
   const series: Series[] = [
     { name: "asked", color: COLORS.asked, dash: "6 4", points: rows.filter((x) => x.t < r.durationS).map((x) => [at(x.t), x.requested]) },
-    { name: "sent", color: COLORS.sent, points: rows.map((x) => [at(x.t), x.offered]) },
-    { name: "acknowledged (PubAck)", color: COLORS.acked, points: rows.map((x) => [at(x.t), x.acked]) },
+    { name: words.sent, color: COLORS.sent, points: rows.map((x) => [at(x.t), x.offered]) },
+    { name: words.acked, color: COLORS.acked, points: rows.map((x) => [at(x.t), x.acked]) },
   ];
+  if (r.item === "claims") series.shift();
   if (rows.some((x) => x.applied !== null)) series.push({ name: "applied by the engines", color: COLORS.applied, points: rows.map((x) => [at(x.t), x.applied]) });
   const peak = Math.max(1, ...series.flatMap((s) => s.points.map(([, v]) => v ?? 0)));
   return renderChart({
     id: "chart-throughput",
-    title: "Throughput — orders per second",
+    title: `Throughput — ${words.item} per second`,
     x: linearAxis(rows.length, "seconds since the start of the load", secondsLabel, 10),
-    y: linearAxis(peak, "orders / s", num),
+    y: linearAxis(peak, `${words.item} / s`, num),
     series,
     markers: markers(r),
     formatX: (v) => `${Math.floor(v)}–${Math.floor(v) + 1} s`,
@@ -54,7 +63,7 @@ function latencyOverTime(r: LoadtestResult, m: Metric): string {
   const values = series.flatMap((s) => s.points.map(([, v]) => v)).filter((v): v is number => v !== null && v > 0);
   return renderChart({
     id: `chart-latency-${m}`,
-    title: `${METRIC_NAMES[m]} latency per second (by the second the order was sent; log scale)`,
+    title: `${METRIC_NAMES[m]} latency per second (by the second ${SENT_WHEN[m]}; log scale)`,
     x: linearAxis(rows.length, "seconds since the start of the load", secondsLabel, 10),
     y: logAxis(Math.min(...values), Math.max(...values), "ms", ms),
     series,

@@ -4,7 +4,7 @@
 
 import { type Child, spawnRole } from "../stack/children.ts";
 import { clockOffset } from "../stack/clock.ts";
-import type { FeedOpenResult, FeedTake } from "../stack/feed-clients-role.ts";
+import type { BenefitTake, FeedOpenResult, FeedTake } from "../stack/feed-clients-role.ts";
 import type { ProbeMember } from "./probes.ts";
 
 const OPEN_CONCURRENCY = 128;
@@ -32,6 +32,8 @@ export interface FeedClients {
   skewUncertaintyMs: number;
   /** Probe latencies since the last take: [sent ms on our wall clock, latency ms]. */
   take(): Promise<{ samples: [number, number][]; last: FeedTake }>;
+  /** A benefit's `benefit` / `benefit_closed` frames since the last call, arrival on our wall clock. */
+  benefitTake(benefit: string): Promise<BenefitTake>;
   stop(): Promise<void>;
 }
 
@@ -69,6 +71,12 @@ export async function startFeedClients(
           samples.push([sent, last.probes[i + 1] - clock.offsetMs - sent]);
         }
         return { samples, last };
+      },
+      async benefitTake(benefit) {
+        const b = await child.request<BenefitTake>("benefitTake", { benefit }, 10_000);
+        for (let i = 1; i < b.told.length; i += 2) b.told[i] -= clock.offsetMs;
+        for (const c of b.closed) c[1] -= clock.offsetMs;
+        return b;
       },
       async stop() {
         await child.request("closeAll", undefined, 20_000).catch(() => {});

@@ -46,6 +46,8 @@ export interface LocalStack {
   gatewayUrls: string[];
   jwtSecret: string;
   readKey: string;
+  /** A key with the read and claim scopes (the drop scenario's claims). */
+  claimKey: string;
   stop(): Promise<void>;
 }
 
@@ -86,6 +88,7 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
   mkdirSync(o.logDir, { recursive: true });
   const jwtSecret = randomBytes(24).toString("base64url");
   const readKey = `loadtest-read-${randomBytes(9).toString("base64url")}`;
+  const claimKey = `loadtest-claim-${randomBytes(9).toString("base64url")}`;
   const snapshots = mkdtempSync(join(tmpdir(), "tierstream-loadtest-snapshots-"));
   const configArgs = o.configPath === undefined ? [] : ["--config", o.configPath];
   // The engines' config comes from --config only, never from this shell's TIERSTREAM_CONFIG.
@@ -141,14 +144,14 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
       gateway = spawnCli(["gateway", "--nats", nats.url, "--port", String(port), ...configArgs], join(o.logDir, "gateway.log"), {
         ...env,
         TIERSTREAM_JWT_SECRET: jwtSecret,
-        TIERSTREAM_API_KEYS: `${readKey}:read`,
+        TIERSTREAM_API_KEYS: `${readKey}:read;${claimKey}:read,claim`,
       });
       const url = `http://127.0.0.1:${port}`;
       await waitGatewayReady(url, gateway);
       gatewayUrls.push(url);
       o.log(`local stack: gateway ${url} (pid ${gateway.pid}), ready`);
     }
-    return { nats, natsUrl: nats.url, engines, gatewayUrls, jwtSecret, readKey, stop };
+    return { nats, natsUrl: nats.url, engines, gatewayUrls, jwtSecret, readKey, claimKey, stop };
   } catch (err) {
     await stop();
     throw err;

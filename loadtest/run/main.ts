@@ -1,7 +1,8 @@
 // `tierstream loadtest <scenario>`: parse, start the target (or reach the deployment), run the
 // scenario, write result.json and report.html, print the final table, and answer the exit
 // status: 0 done (and every SLO met), 3 an SLO missed, 4 a scenario check failed (chaos:
-// verify found differences); 1 could not run, 2 usage.
+// verify found differences; drop: an oversell, a member over its limit, CLAIMS disagreeing,
+// a retry answered differently); 1 could not run, 2 usage.
 
 import { join } from "node:path";
 import { loadConfigFile } from "../../engine/config.ts";
@@ -22,6 +23,7 @@ Drives orders from a realistic population into a deployment (--nats, --gateway) 
 local stack it starts and stops itself (nats-server, engine processes, a gateway). Batched,
 pipelined publishing; a line per second says what was asked, sent, acknowledged and applied,
 the latency so far, and whether the generator kept up — and why not when it did not.
+(drop: a flash benefit opening to connected members, and all of its claimants claiming.)
 At the end: a table, <out>/result.json and a self-contained <out>/report.html.
 
 scenarios:
@@ -33,8 +35,9 @@ scenario flags:
 ${SCENARIOS.filter((s) => s.flagsHelp !== "").map((s) => `${s.name}:\n${s.flagsHelp}`).join("\n")}
 
 exit status: 0 done (every SLO given met), 3 an SLO missed, 4 a scenario check failed
-(chaos: the verifier found differences), 1 the run could not be done, 2 bad usage,
-130 interrupted (the first Ctrl-C stops the load and still writes the result and report).`;
+(chaos: the verifier found differences; drop: a check of the claims), 1 the run could not
+be done, 2 bad usage, 130 interrupted (the first Ctrl-C stops the load and still writes the
+result and report).`;
 }
 
 export interface LoadtestIo {
@@ -46,6 +49,17 @@ const stdio: LoadtestIo = {
   log: (msg) => console.error(msg),
   print: (line) => console.log(line),
 };
+
+/** Flags whose value is a secret: kept out of the command line the result records. */
+const SECRET_FLAGS = new Set(["--jwt-secret", "--api-key"]);
+
+export function redactArgv(argv: readonly string[]): string[] {
+  return argv.map((a, i) => {
+    const eq = a.indexOf("=");
+    if (eq > 0 && SECRET_FLAGS.has(a.slice(0, eq))) return `${a.slice(0, eq)}=…`;
+    return i > 0 && SECRET_FLAGS.has(argv[i - 1]) ? "…" : a;
+  });
+}
 
 function timestamp(d = new Date()): string {
   return d.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
@@ -106,7 +120,7 @@ export async function runLoadtest(argv: string[], io: LoadtestIo = stdio): Promi
     result = buildResult({
       scenario: scenario.name,
       summary: scenario.summary,
-      command: ["tierstream", "loadtest", ...argv].join(" "),
+      command: ["tierstream", "loadtest", ...redactArgv(argv)].join(" "),
       options,
       target: { kind: stack === null ? "deployment" : "local", natsUrl: target.natsUrl, gatewayUrls: target.gatewayUrls, engines: stack?.engines.length ?? null },
       outcome,

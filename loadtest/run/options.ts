@@ -72,7 +72,7 @@ export function commonFlagsHelp(): string {
   --duration S        seconds of load                                     [default ${BASE_DEFAULTS.durationS}]
   --members N         members in the population (Zipf-popular + uniform)  [default 500000]
   --lines MIX         line=weight,… share of orders per business line     [default ${mix}]
-  --connections N     WebSocket members connected to the gateway(s)       [default ${BASE_DEFAULTS.connections}; feed 2000]
+  --connections N     WebSocket members connected to the gateway(s)       [default ${BASE_DEFAULTS.connections}; feed 2000, drop 1000]
   --probe-members N   of those, probe members (the rest: the most active) [default min(connections, ${PROBE_MEMBERS_DEFAULT_MAX})]
   --probe-rate N      probe orders per second                             [default: what the probe members can take, ≤ 200]
   --seed N            population seed                                     [default 1]

@@ -10,6 +10,7 @@ import { behindIn } from "./live-line.ts";
 import type { LoadtestOptions } from "./options.ts";
 import type { LoadOutcome, RunEvent } from "./run-load.ts";
 import { evaluateSlo, type SloVerdict } from "./slo.ts";
+import type { SummaryRow } from "./summary.ts";
 import { METRICS, type Metric, type SecondRow } from "./timeline.ts";
 
 export const RESULT_VERSION = 1;
@@ -56,6 +57,12 @@ export interface LoadtestResult {
   slo: SloVerdict;
   checks: Check[];
   notes: string[];
+  /** What the timeline's sent / acknowledged count. */
+  item: "orders" | "claims";
+  /** The scenario's own figures (a drop's counts); null for the order scenarios. */
+  figures: Record<string, unknown> | null;
+  /** The scenario's own rows of the final table (empty: the order rows). */
+  rows: SummaryRow[];
   exitCode: number;
 }
 
@@ -81,7 +88,8 @@ export function buildResult(i: ResultInput): LoadtestResult {
   const achievedRate = load.ackedInWindow / load.durationS;
   const window = rows.slice(0, load.durationS);
   const requested = window.reduce((n, r) => n + r.requested, 0);
-  const slo = evaluateSlo({ sloP99Ms: i.options.sloP99Ms, sloMinRate: i.options.sloMinRate, latency, achievedRate });
+  const rate = i.outcome.rate;
+  const slo = evaluateSlo({ sloP99Ms: i.options.sloP99Ms, sloMinRate: i.options.sloMinRate, latency, achievedRate: rate?.perSec ?? achievedRate, rateWords: rate });
   const behindCauses: Record<string, number> = {};
   let behindSeconds = 0;
   for (const r of window) {
@@ -130,6 +138,9 @@ export function buildResult(i: ResultInput): LoadtestResult {
     slo,
     checks: i.outcome.checks,
     notes: i.outcome.notes,
+    item: i.outcome.item ?? "orders",
+    figures: i.outcome.figures ?? null,
+    rows: i.outcome.rows ?? [],
     exitCode: load.interruptedAtS !== null ? EXIT.interrupted : !checksPass ? EXIT.checkFailed : !slo.pass ? EXIT.sloMissed : EXIT.ok,
   };
 }

@@ -1,6 +1,7 @@
-// The verdict CI gates on: --slo-p99-ms against the run's p99 (order → frame where it was
-// measured, else publish → PubAck), --slo-min-rate against the orders acknowledged per second
-// over the load window. Each one given is checked; a missed one makes the exit status 3.
+// The verdict CI gates on: --slo-p99-ms against the run's p99 (a drop's claim → answer; else
+// order → frame where it was measured, else publish → PubAck), --slo-min-rate against the
+// orders acknowledged per second over the load window (a drop: claims answered per second).
+// Each one given is checked; a missed one makes the exit status 3.
 
 import type { LatencyStats } from "./histogram.ts";
 import { ms } from "./live-line.ts";
@@ -25,12 +26,15 @@ export interface SloInput {
   sloP99Ms: number | null;
   sloMinRate: number | null;
   latency: Partial<Record<Metric, LatencyStats>>;
-  /** Orders acknowledged per second over the load window. */
+  /** Orders acknowledged per second over the load window (or what `rateWords` name). */
   achievedRate: number;
+  /** What the rate counts; default acknowledged orders. */
+  rateWords?: { verb: string; unit: string };
 }
 
-/** The metric a p99 objective is judged on: what reaches the member, when it was measured. */
+/** The metric a p99 objective is judged on: a drop's claims, else what reaches the member when it was measured. */
 export function sloMetric(latency: Partial<Record<Metric, LatencyStats>>): Metric {
+  if ((latency.claim?.count ?? 0) > 0) return "claim";
   return (latency.e2e?.count ?? 0) > 0 ? "e2e" : "ack";
 }
 
@@ -55,13 +59,14 @@ export function evaluateSlo(i: SloInput): SloVerdict {
   }
   if (i.sloMinRate !== null) {
     const pass = i.achievedRate >= i.sloMinRate;
+    const { verb, unit } = i.rateWords ?? { verb: "acknowledged", unit: "orders" };
     items.push({
       name: "min-rate",
       limit: i.sloMinRate,
       actual: i.achievedRate,
-      unit: "orders/s",
+      unit: `${unit}/s`,
       pass,
-      detail: `acknowledged ${Math.round(i.achievedRate).toLocaleString("en-US")} orders/s ${pass ? "≥" : "<"} ${i.sloMinRate.toLocaleString("en-US")}${pass ? "" : ": MISSED"}`,
+      detail: `${verb} ${Math.round(i.achievedRate).toLocaleString("en-US")} ${unit}/s ${pass ? "≥" : "<"} ${i.sloMinRate.toLocaleString("en-US")}${pass ? "" : ": MISSED"}`,
     });
   }
   return { pass: items.every((x) => x.pass), items };

@@ -7,24 +7,11 @@ import { METRIC_NAMES, METRICS } from "./timeline.ts";
 export type SummaryRow = [label: string, value: string];
 
 export function summaryRows(r: LoadtestResult): SummaryRow[] {
-  const t = r.totals;
   const rows: SummaryRow[] = [
     ["scenario", `${r.scenario} — ${r.summary}`],
     ["target", r.target.kind === "local" ? `local stack: nats-server, ${r.target.engines} engine process(es)${r.target.gatewayUrls.length > 0 ? ", a gateway" : ""}` : `${r.target.natsUrl}${r.target.gatewayUrls.length > 0 ? `, gateways ${r.target.gatewayUrls.join(", ")}` : ""}`],
-    ["load", `${r.durationS} s, ${num(r.options.members)} members, seed ${r.options.seed}`],
-    ["asked", `${num(t.requestedRate)} orders/s (${num(t.requested)} orders)`],
-    ["sent", `${num(t.offeredRate)} orders/s (${num(t.offered)} orders in ${num(t.messages)} messages)`],
-    ["acknowledged", `${num(t.achievedRate)} orders/s within the load (${num(t.acked)} in all)`],
-    ["applied by the engines", t.applied === null ? "– (no engine answered tierstream.engine.stats)" : `${num(t.applied)} events (${r.drain.applied === false ? "NOT all caught up by the end of the drain" : "caught up"})`],
-    ["errors", t.errors === 0 ? "0" : `${num(t.errors)} orders (first: ${t.firstError})`],
-    [
-      "kept up",
-      t.behindSeconds === 0
-        ? "yes: every second sent ≥ 98 % of its asked rate"
-        : `NO: ${t.behindSeconds} of ${r.durationS} s behind — ${Object.entries(t.behindCauses)
-            .map(([c, n]) => `${n} s: ${CAUSE_WORDS[c as BehindCause]}`)
-            .join("; ")}`,
-    ],
+    // A scenario that drives something other than orders (a drop's claims) says what in its own rows.
+    ...((r.rows ?? []).length > 0 ? r.rows : orderRows(r)), // ?? []: a result.json from before rows
   ];
   for (const m of METRICS) {
     const s = r.latency[m];
@@ -45,6 +32,26 @@ export function summaryRows(r: LoadtestResult): SummaryRow[] {
   for (const s of r.slo.items) rows.push([`SLO ${s.name}`, `${s.pass ? "pass" : "MISSED"} — ${s.detail}`]);
   rows.push(["verdict", verdictWords(r)]);
   return rows;
+}
+
+function orderRows(r: LoadtestResult): SummaryRow[] {
+  const t = r.totals;
+  return [
+    ["load", `${r.durationS} s, ${num(r.options.members)} members, seed ${r.options.seed}`],
+    ["asked", `${num(t.requestedRate)} orders/s (${num(t.requested)} orders)`],
+    ["sent", `${num(t.offeredRate)} orders/s (${num(t.offered)} orders in ${num(t.messages)} messages)`],
+    ["acknowledged", `${num(t.achievedRate)} orders/s within the load (${num(t.acked)} in all)`],
+    ["applied by the engines", t.applied === null ? "– (no engine answered tierstream.engine.stats)" : `${num(t.applied)} events (${r.drain.applied === false ? "NOT all caught up by the end of the drain" : "caught up"})`],
+    ["errors", t.errors === 0 ? "0" : `${num(t.errors)} orders (first: ${t.firstError})`],
+    [
+      "kept up",
+      t.behindSeconds === 0
+        ? "yes: every second sent ≥ 98 % of its asked rate"
+        : `NO: ${t.behindSeconds} of ${r.durationS} s behind — ${Object.entries(t.behindCauses)
+            .map(([c, n]) => `${n} s: ${CAUSE_WORDS[c as BehindCause]}`)
+            .join("; ")}`,
+    ],
+  ];
 }
 
 export function verdictWords(r: LoadtestResult): string {

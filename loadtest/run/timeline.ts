@@ -12,13 +12,18 @@ import type { RateProfile } from "./rate-profile.ts";
 export const COUNTERS = ["requested", "offered", "acked", "errors", "applied", "ticks", "blockedTicks", "busyMs", "cpuMs"] as const;
 export type Counter = (typeof COUNTERS)[number];
 
-/** publish → PubAck of each message; order → tier frame at the client for each probe. */
-export const METRICS = ["ack", "e2e"] as const;
+/**
+ * publish → PubAck of each message; order → tier frame at the client for each probe; a flash
+ * drop's claim → its HTTP answer, and the benefit's opening → its `benefit` frame at a client.
+ */
+export const METRICS = ["ack", "e2e", "claim", "open"] as const;
 export type Metric = (typeof METRICS)[number];
 
 export const METRIC_NAMES: Record<Metric, string> = {
   ack: "publish → PubAck",
   e2e: "order → tier frame",
+  claim: "claim → answer",
+  open: "benefit open → frame",
 };
 
 /** A run longer than this is refused (a bucket per second; two histograms each). */

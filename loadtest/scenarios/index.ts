@@ -2,12 +2,13 @@
 // file beside these and one line here.
 
 import { chaosScenario } from "./chaos.ts";
+import { dropScenario } from "./drop.ts";
 import { feedScenario } from "./feed.ts";
 import type { Scenario } from "./scenario.ts";
 import { spikeScenario } from "./spike.ts";
 import { steadyScenario } from "./steady.ts";
 
-export const SCENARIOS: readonly Scenario[] = [steadyScenario, spikeScenario, feedScenario, chaosScenario];
+export const SCENARIOS: readonly Scenario[] = [steadyScenario, spikeScenario, feedScenario, chaosScenario, dropScenario];
 
 export function findScenario(name: string): Scenario | undefined {
   return SCENARIOS.find((s) => s.name === name);

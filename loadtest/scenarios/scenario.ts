@@ -7,6 +7,7 @@ import type { Flags, FlagSpec } from "../../scripts/commands/command.ts";
 import type { LoadOutcome } from "../run/run-load.ts";
 import type { LocalStack } from "../run/local-stack.ts";
 import type { LoadtestOptions, ScenarioDefaults } from "../run/options.ts";
+import type { SummaryRow } from "../run/summary.ts";
 
 /** Where the load goes: a deployment named on the command line, or the local stack. */
 export interface Target {
@@ -47,6 +48,14 @@ export interface ScenarioOutcome {
   notes: string[];
   /** What the scenario's own flags came to, for the result file. */
   settings: Record<string, unknown>;
+  /** What the timeline's sent / acknowledged count: orders (the default), or a drop's claims. */
+  item?: "orders" | "claims";
+  /** The scenario's own figures for the JSON result (a drop's counts); absent: null there. */
+  figures?: Record<string, unknown>;
+  /** Its rows for the final table, in place of the order rows. */
+  rows?: SummaryRow[];
+  /** What --slo-min-rate judges instead of orders acknowledged per second. */
+  rate?: { perSec: number; verb: string; unit: string };
 }
 
 export interface Scenario {

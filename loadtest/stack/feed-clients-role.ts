@@ -7,6 +7,8 @@
 //     each hello and answers every member's score from it (the probes start from there).
 //   take: what arrived since the last take — each probe `tier` frame as [sent ms (from its
 //     id), arrival ms] on this process's wall clock — and the counts of frames and closes.
+//   benefitTake {benefit}: the `benefit` and `benefit_closed` frames of that benefit since
+//     the last benefitTake — [member, arrival ms] pairs, and [member, arrival ms, reason].
 //   closeAll: closes every connection.
 
 import { memberToken } from "../../scripts/commands/token.ts";
@@ -35,6 +37,13 @@ export interface FeedOpenResult {
   firstError: string | null;
 }
 
+export interface BenefitTake {
+  /** Flat pairs: member, arrival ms of its `benefit` frame. */
+  told: number[];
+  /** [member, arrival ms, reason] of each `benefit_closed` frame. */
+  closed: [number, number, string][];
+}
+
 export interface FeedTake {
   /** Flat pairs: sent ms, arrival ms. */
   probes: number[];
@@ -49,11 +58,19 @@ let pending: number[] = [];
 let dropped = 0;
 const framesByType: Record<string, number> = {};
 const closesByCode: Record<string, number> = {};
+/** Flash-benefit frames by benefit id, until a benefitTake collects them. */
+const benefitFrames = new Map<string, BenefitTake>();
 
-function onFrame(data: unknown): void {
+function benefitFramesOf(benefit: string): BenefitTake {
+  let b = benefitFrames.get(benefit);
+  if (b === undefined) benefitFrames.set(benefit, (b = { told: [], closed: [] }));
+  return b;
+}
+
+function onFrame(data: unknown, member: number): void {
   const at = wallNowMs(); // before the parse: the frame is here
   if (typeof data !== "string") return void (framesByType.binary = (framesByType.binary ?? 0) + 1);
-  let frame: { type?: unknown; cause?: unknown };
+  let frame: { type?: unknown; cause?: unknown; benefit?: unknown; reason?: unknown };
   try {
     frame = JSON.parse(data) as typeof frame;
   } catch {
@@ -61,6 +78,8 @@ function onFrame(data: unknown): void {
   }
   const type = typeof frame.type === "string" ? frame.type : "?";
   framesByType[type] = (framesByType[type] ?? 0) + 1;
+  if (type === "benefit" && typeof frame.benefit === "string") return void benefitFramesOf(frame.benefit).told.push(member, at);
+  if (type === "benefit_closed" && typeof frame.benefit === "string") return void benefitFramesOf(frame.benefit).closed.push([member, at, String(frame.reason)]);
   if (type !== "tier" || typeof frame.cause !== "string") return;
   const probe = parseProbeId(frame.cause);
   if (probe === null) return;
@@ -81,8 +100,11 @@ async function open(a: FeedOpenArgs): Promise<FeedOpenResult> {
     const ws = new WebSocket(`${a.urls[k % a.urls.length]}?token=${token}`);
     sockets.push(ws);
     await new Promise<void>((resolve) => {
+      let settled = false; // an error and the close that follows it are one failure
       const fail = (why: string) => {
         clearTimeout(timer);
+        if (settled) return;
+        settled = true;
         failed++;
         firstError ??= why;
         resolve();
@@ -90,7 +112,7 @@ async function open(a: FeedOpenArgs): Promise<FeedOpenResult> {
       const timer = setTimeout(() => fail("no hello before the deadline"), Math.max(1, deadline - performance.now()));
       ws.onmessage = (ev) => {
         clearTimeout(timer);
-        ws.onmessage = (e) => onFrame(e.data);
+        ws.onmessage = (e) => onFrame(e.data, member);
         try {
           const hello = JSON.parse(String(ev.data)) as { type?: string; score?: number };
           if (hello.type !== "hello" || typeof hello.score !== "number") return fail(`first frame was not a hello: ${String(ev.data).slice(0, 80)}`);
@@ -98,7 +120,8 @@ async function open(a: FeedOpenArgs): Promise<FeedOpenResult> {
         } catch {
           return fail("first frame was not JSON");
         }
-        onFrame(ev.data);
+        settled = true;
+        onFrame(ev.data, member);
         resolve();
       };
       ws.onclose = (ev) => {
@@ -124,6 +147,12 @@ function take(): FeedTake {
   return { probes, dropped: d, framesByType, closesByCode, open: sockets.filter((s) => s.readyState === WebSocket.OPEN).length };
 }
 
+function benefitTake(a: { benefit: string }): BenefitTake {
+  const b = benefitFrames.get(a.benefit) ?? { told: [], closed: [] };
+  benefitFrames.delete(a.benefit);
+  return b;
+}
+
 async function closeAll(): Promise<number> {
   const n = sockets.length;
   const closed = sockets.map((ws) =>
@@ -139,4 +168,4 @@ async function closeAll(): Promise<number> {
   return n;
 }
 
-serveRole({ pid: process.pid }, { open, take, closeAll }, async () => void (await closeAll()));
+serveRole({ pid: process.pid }, { open, take, benefitTake, closeAll }, async () => void (await closeAll()));

@@ -5,7 +5,7 @@ import { type Command, UsageError } from "./command.ts";
 
 export const loadtestCommand: Command = {
   name: "loadtest",
-  summary: "drive a deployment (or a local stack) with realistic load: steady, spike, feed, chaos",
+  summary: "drive a deployment (or a local stack) with realistic load: steady, spike, feed, chaos, drop",
   get help() {
     return loadtestHelp();
   },
