@@ -17,6 +17,7 @@ import { consoleLogger, type Logger } from "./log.ts";
 import { type ServiceDeps, startPartitionService, startStatsResponder } from "./member-service.ts";
 import { CONSUME_BUFFER_BYTES_PER_CONNECTION, PartitionRunner, pullBytesFor } from "./partition-runner.ts";
 import type { SnapshotStorage } from "./snapshot/snapshot-store.ts";
+import { ObjectSnapshotStore } from "./snapshot/object-store.ts";
 import { SnapshotStore } from "./snapshot/store.ts";
 import { Ticker } from "./ticker.ts";
 import { TimeSlice } from "./time-slice.ts";
@@ -34,8 +35,10 @@ export interface EngineOptions {
   name?: string;
   /** Folder for partition snapshots; without one the engine replays its partitions from the start. */
   snapshotDir?: string;
-  /** A snapshot store of one's own (tests inject a slow one; the object store); overrides snapshotDir. */
+  /** A snapshot store of one's own (tests inject a slow one); overrides snapshotDir. */
   snapshotStore?: SnapshotStorage;
+  /** Snapshots in the JetStream object store TIERSTREAM_SNAPSHOTS (so any process, anywhere, can take a partition over). */
+  snapshotObjectStore?: boolean;
 }
 
 function connectEngine(options: EngineOptions, role: string): Promise<NatsConnection> {
@@ -63,7 +66,7 @@ export class Engine {
 
   private readonly publisher: AckedPublisher;
   private readonly slice = new TimeSlice();
-  private readonly snapshots: SnapshotStorage | undefined;
+  private snapshots: SnapshotStorage | undefined;
   private readonly now: () => number;
   readonly id: string;
   private jsm!: JetStreamManager;
@@ -108,6 +111,9 @@ export class Engine {
     const js = jetstream(this.nc);
     this.jsm = await jetstreamManager(this.nc);
     await ensureStreams(this.jsm, { replicas: this.options.replicas });
+    if (!this.snapshots && this.options.snapshotObjectStore) {
+      this.snapshots = await ObjectSnapshotStore.open(js, { replicas: this.options.replicas, log: this.log });
+    }
     // Sized for every partition: with leases this process may come to own any number of them.
     this.pullBytes = pullBytesFor(config.partitions, this.nc.info?.max_payload ?? 1024 * 1024);
     const perConnection = Math.max(1, Math.floor(CONSUME_BUFFER_BYTES_PER_CONNECTION / this.pullBytes));
@@ -166,14 +172,22 @@ export class Engine {
       mayPublish,
     });
     this.runners.set(p, runner);
+    // The lease can be lost while p loads (fencePartition drops the runner): after each step,
+    // stop unless this runner is still p's, so nothing of a fenced load stays registered.
+    const stillMine = () => this.runners.get(p) === runner;
     try {
       await runner.start();
-      await this.benefits!.addPartition(p, () => (runner.caughtUp ? runner.state : null));
-      await this.interest!.add(p, runner.scoreFeed);
-      this.services.set(p, await startPartitionService(this.serviceDeps, p, runner));
+      if (stillMine()) await this.benefits!.addPartition(p, () => (runner.caughtUp ? runner.state : null));
+      if (stillMine()) await this.interest!.add(p, runner.scoreFeed);
+      const svc = stillMine() ? await startPartitionService(this.serviceDeps, p, runner) : null;
+      if (svc && stillMine()) this.services.set(p, svc);
+      else {
+        await svc?.stop().catch(() => {});
+        throw new Error(`partition ${p} was fenced while it loaded`);
+      }
     } catch (err) {
-      await this.dropPartition(p);
-      await runner.stop().catch(() => {});
+      if (stillMine()) await this.dropPartition(p);
+      runner.fence();
       throw err;
     }
   }
