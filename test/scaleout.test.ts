@@ -12,9 +12,8 @@ import { ensureStreams } from "../proto/index.ts";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { startNatsServer } from "../scripts/nats-server.ts";
 import { verify } from "../scripts/verify.ts";
-import { startReplicatedCluster } from "./harness/cluster.ts";
 import { eventually, readTierChanges } from "./harness/engine.ts";
-import { allEngineStats, everyPartitionOnce, logOf, publishReliably, servedBy, spawnAutoEngine, spawnEngine } from "./harness/processes.ts";
+import { everyPartitionOnce, logOf, publishReliably, servedBy, spawnAutoEngine } from "./harness/processes.ts";
 
 const TTL_MS = 2000;
 const PARTITIONS = [...Array(64).keys()];
