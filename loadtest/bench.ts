@@ -14,6 +14,7 @@ import { gatewayFeedLatencyBench } from "./bench/gateway-feed-latency.ts";
 import { gatewayReadsBench } from "./bench/gateway-reads.ts";
 import { memoryBench } from "./bench/memory.ts";
 import { scalingBench } from "./bench/scaling.ts";
+import { takeoverBench } from "./bench/takeover.ts";
 import type { BenchModule, Row } from "./bench/types.ts";
 import { machineInfo, machineLine } from "./machine.ts";
 import { fmt, readResults, renderMarkdown, writeResult } from "./report.ts";
@@ -28,6 +29,7 @@ const MODULES: readonly BenchModule[] = [
   gatewayReadsBench,
   benefitsBench,
   scalingBench,
+  takeoverBench,
 ];
 
 const ROOT = join(import.meta.dir, "..");
