@@ -3,6 +3,7 @@
 // briefly; every other error is passed on as it came.
 
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { ClaimAnswer, Eligibility } from "../proto/benefit.ts";
 import { claimRequestSubject, eligibilityRequestSubject, memberRequestSubject } from "../proto/names.ts";
 import { partitionOf } from "../proto/partition.ts";
 import { ReplyError, ReplyInbox } from "../proto/reply-inbox.ts";
@@ -15,26 +16,6 @@ export interface MemberView {
   lines: Record<string, number>;
   expiring: { at: number; points: number }[];
   seq: number;
-}
-
-export interface Eligibility {
-  member: number;
-  eligible: boolean;
-  reason: string;
-  tier: string;
-  benefit: string;
-  remaining: number | null;
-}
-
-export interface ClaimAnswer {
-  benefit: string;
-  member: number;
-  won: boolean;
-  attempt: number;
-  tier: string;
-  seq: number;
-  at: number;
-  remaining: number | null;
 }
 
 export class EngineError extends Error {

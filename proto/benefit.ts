@@ -37,6 +37,31 @@ export interface BenefitState extends Benefit {
   remaining: number | null;
 }
 
+/** The answer to one member's eligibility (tierstream.elig.<p>, GET /v1/members/:id/eligibility). */
+export interface Eligibility {
+  member: number;
+  benefit: string;
+  eligible: boolean;
+  reason: EligibilityReason;
+  tier: Tier;
+  remaining: number | null;
+}
+
+/** A claim's answer: a won (201) or lost (200) draw; refusals are errors with the reason as code. */
+export interface ClaimAnswer {
+  benefit: string;
+  member: number;
+  won: boolean;
+  /** 1-based: the member's draws for this benefit, this one included. */
+  attempt: number;
+  tier: Tier;
+  /** CLAIMS sequence of the record. */
+  seq: number;
+  /** Wall-clock ms when it was decided. */
+  at: number;
+  remaining: number | null;
+}
+
 export const ELIGIBILITY_REASONS = [
   "ok",
   "tier_too_low",

@@ -6,14 +6,15 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { loadConfig } from "../engine/config.ts";
 import { OrderGenerator } from "../loadtest/population.ts";
-import { encodeOrders, ensureStreams, type Order, ordersSubject, partitionOf } from "../proto/index.ts";
+import { ensureStreams } from "../proto/index.ts";
 import { startNatsServer } from "../scripts/nats-server.ts";
 import { verify } from "../scripts/verify.ts";
 import { mulberry32 } from "./harness/prng.ts";
+import { publishReliably } from "./harness/processes.ts";
 
 const CLI = join(import.meta.dir, "..", "scripts", "cli.ts");
 const ORDERS_PER_SEC = 1500;
@@ -26,29 +27,6 @@ function spawnEngine(url: string, snapshots: string) {
     stderr: "pipe",
     env: { ...process.env, TIERSTREAM_CONFIG: "" },
   });
-}
-
-/** Publishes one batch per partition with stable message ids, retrying through outages. */
-async function publishReliably(nc: NatsConnection, batch: Order[], tag: string): Promise<void> {
-  const js = jetstream(nc);
-  const byPartition = new Map<number, Order[]>();
-  for (const o of batch) {
-    const p = partitionOf(o.member, 64);
-    byPartition.set(p, [...(byPartition.get(p) ?? []), o]);
-  }
-  await Promise.all(
-    [...byPartition].map(async ([p, orders]) => {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await js.publish(ordersSubject(p), encodeOrders(orders), { msgID: `${tag}.${p}`, timeout: 2000 });
-          return;
-        } catch (err) {
-          if (attempt > 100) throw err;
-          await Bun.sleep(100);
-        }
-      }
-    }),
-  );
 }
 
 describe("chaos", () => {

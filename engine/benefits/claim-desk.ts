@@ -16,7 +16,9 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import {
   type Benefit,
+  type ClaimAnswer,
   CLAIM_REFUSAL_STATUS,
+  type Eligibility,
   drawWon,
   type EligibilityReason,
   oddsFor,
@@ -35,28 +37,6 @@ import type { PartitionState } from "../state/partition-state.ts";
 import { Allotment } from "./allotment.ts";
 import { ClaimBook, type StoredAnswer } from "./claim-book.ts";
 import type { InventoryPool } from "./inventory-pool.ts";
-
-export interface Eligibility {
-  member: number;
-  benefit: string;
-  eligible: boolean;
-  reason: EligibilityReason;
-  tier: Tier;
-  remaining: number | null;
-}
-
-/** A claim's answer: a won or lost draw (refusals are RequestErrors with the reason as code). */
-export interface ClaimAnswer {
-  benefit: string;
-  member: number;
-  won: boolean;
-  attempt: number;
-  tier: Tier;
-  /** CLAIMS sequence of the record. */
-  seq: number;
-  at: number;
-  remaining: number | null;
-}
 
 export interface ClaimRequest {
   benefit: string;
@@ -275,4 +255,4 @@ export function refusalError(reason: Exclude<EligibilityReason, "ok">, benefit: 
 }
 
 export const claimStatus = (a: ClaimAnswer): number => (a.won ? STATUS_WON : STATUS_LOST);
-export type { ClaimOutcome };
+export type { ClaimAnswer, ClaimOutcome, Eligibility };
