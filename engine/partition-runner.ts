@@ -6,7 +6,7 @@
 // and dead letters at or before the last position their streams already hold are not
 // published again, so a restart never doubles them.
 
-import type { ConsumerMessages, JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   dlqSubject,
@@ -22,6 +22,7 @@ import {
   tierPartitionFilter,
   tierSubject,
 } from "../proto/names.ts";
+import { connectionOf, OrderedPull } from "../proto/ordered-pull.ts";
 import { OrderReader } from "../proto/reader.ts";
 import { TIERS } from "../proto/types.ts";
 import { applyMessage, type Change, type DeadLetter } from "./apply-message.ts";
@@ -39,8 +40,9 @@ import type { TimeSlice } from "./time-slice.ts";
 /**
  * Bytes of ORDERS messages that the partitions sharing one connection may have pulled and not
  * yet applied. nats-server cuts a connection off as a slow consumer past 64 MiB pending (its
- * default max_pending) — a stall until the ordered consumers notice — so stay at half that;
- * the engine opens as many consuming connections as its partitions' pulls need.
+ * default max_pending) — a stall until the pulls notice — so stay at half that; the engine
+ * opens as many consuming connections as its partitions' pulls need. Each partition keeps to
+ * its share through its own OrderedPull (proto/ordered-pull.ts), which accounts every pull exactly.
  */
 export const CONSUME_BUFFER_BYTES_PER_CONNECTION = 32 * 1024 * 1024;
 const CONSUME_BYTES_MIN = 64 * 1024;
@@ -61,7 +63,7 @@ export interface RunnerDeps {
   /** Where snapshots go; none when absent. */
   snapshots?: SnapshotStorage;
   now?: () => number;
-  /** max_bytes of each pull (pullBytesFor). */
+  /** Bytes this partition may have pulled and not yet applied (pullBytesFor). */
   pullBytes: number;
   /** JetStream on the connection this runner consumes on (shared by a group of partitions). */
   consumeJs: JetStreamClient;
@@ -96,7 +98,7 @@ export class PartitionRunner {
   caughtUp = false;
   private tierPublished: Position = [0, -1];
   private dlqPublished: Position = [0, -1];
-  private messages: ConsumerMessages | null = null;
+  private messages: OrderedPull | null = null;
   private loopDone: Promise<void> = Promise.resolve();
   private caughtUpWaiters: (() => void)[] = [];
   private fenced = false;
@@ -126,16 +128,23 @@ export class PartitionRunner {
     this.tierPublished = tier.pos;
     this.tierSeq = tier.seq;
     this.dlqPublished = (await recoverPosition(jsm, STREAM_ORDERS_DLQ, dlqSubject(p))).pos;
-    const consumer = await this.deps.consumeJs.consumers.get(STREAM_ORDERS, {
-      filter_subjects: ordersSubject(p),
-      deliver_policy: "by_start_sequence" as never,
-      opt_start_seq: this.lastSeq + 1,
+    // Not nats.js's ordered consumer: its consume({max_bytes}) loses track of its pulls under
+    // a backlog and then stops pulling for ~30 s (see proto/ordered-pull.ts).
+    const messages = new OrderedPull({
+      nc: connectionOf(this.deps.consumeJs),
+      jsm,
+      apiPrefix: this.deps.consumeJs.apiPrefix,
+      stream: STREAM_ORDERS,
+      filter: ordersSubject(p),
+      maxBytes: this.deps.pullBytes,
+      log: this.deps.log,
+      label: `partition ${p}`,
     });
-    const info = await consumer.info(true);
+    this.messages = messages;
+    if (this.fenced) return void (await messages.close());
+    const info = await messages.start(this.lastSeq + 1);
     if (info.num_pending === 0) this.markCaughtUp();
-
-    this.messages = await consumer.consume({ max_bytes: this.deps.pullBytes });
-    this.loopDone = this.loop(this.messages);
+    this.loopDone = this.loop(messages);
   }
 
   /** Resolves once the partition has applied everything that was in the log when it started. */
@@ -211,12 +220,12 @@ export class PartitionRunner {
       });
   }
 
-  private async loop(messages: ConsumerMessages): Promise<void> {
+  private async loop(messages: OrderedPull): Promise<void> {
     const { counters, log } = this.deps;
     for await (const m of messages) {
       if (this.fenced || this.deps.mayPublish?.() === false) break; // fenced: not one more message
       if (m.seq <= this.lastSeq) continue; // a redelivery: applied already
-      const storedMs = Math.floor(m.info.timestampNanos / 1e6);
+      const storedMs = Math.floor(m.timestampNanos / 1e6);
       const r = applyMessage(this.state, this.reader, m.data, storedMs);
       this.lastSeq = m.seq;
       counters.messages++;
@@ -224,7 +233,7 @@ export class PartitionRunner {
       counters.duplicates += r.duplicates;
       for (const d of r.deadLetters) this.deadLetter(m.seq, d);
       for (let k = 0; k < r.changes.length; k++) this.tierChange(m.seq, k, r.changes[k]);
-      if (m.info.pending === 0) this.markCaughtUp();
+      if (m.pending === 0) this.markCaughtUp();
       await this.deps.slice.yieldIfSpent();
       if (this.outbox.full) await this.outbox.room();
       if (this.deps.publisher.full) await this.deps.publisher.room();
@@ -235,6 +244,7 @@ export class PartitionRunner {
         if (this.outbox.pending === 0) this.snapshotNow(performance.now() - waitStart);
       }
     }
+    await messages.close(); // a fenced loop stops pulling too
     log.info(`partition ${this.partition} stopped at orders seq ${this.lastSeq}`);
   }
 

@@ -37,6 +37,7 @@ export interface VerifyReport {
   differences: Difference[];
 }
 
+const textDecoder = new TextDecoder();
 const changeKey = (c: Omit<RefChange, "seq">) => JSON.stringify([c.member, c.from, c.to, c.score, c.ts, c.cause]);
 
 export async function verify(nc: NatsConnection, config: Config, partitions: number[]): Promise<VerifyReport> {
@@ -63,7 +64,7 @@ export async function verify(nc: NatsConnection, config: Config, partitions: num
       } catch {
         continue; // a whole-message fault: dead-lettered, no effect on state
       }
-      const storedMs = Math.floor(m.info.timestampNanos / 1e6);
+      const storedMs = Math.floor(m.timestampNanos / 1e6);
       expected.push(...ref.apply({ seq: m.seq, storedMs, items }).changes);
     }
     report.tierChangesExpected += expected.length;
@@ -71,7 +72,7 @@ export async function verify(nc: NatsConnection, config: Config, partitions: num
     // TIER_EVENTS: each expected change exactly once, in order, and nothing else.
     const stored: string[] = [];
     for await (const m of readSubject(js, STREAM_TIER_EVENTS, tierPartitionFilter(p), tiersLast)) {
-      stored.push(changeKey(m.json() as RefChange));
+      stored.push(changeKey(JSON.parse(textDecoder.decode(m.data)) as RefChange));
     }
     report.tierChangesStored += stored.length;
     const want = expected.map(changeKey);
