@@ -7,21 +7,23 @@ import { join } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
 import { createInbox, type NatsConnection } from "@nats-io/transport-node";
 import type { EngineStats } from "../../engine/member-service.ts";
+import { parentDeathPrefix } from "../../loadtest/stack/children.ts";
 import { encodeOrders, ENGINE_STATS_SUBJECT, type Order, ordersSubject, partitionOf } from "../../proto/index.ts";
 
 const CLI = join(import.meta.dir, "..", "..", "scripts", "cli.ts");
 
+// Children die with the test process, however it ends (a timed-out test never runs its finally).
 /** Logs go to a file (a pipe nobody reads would fill and block the engine): `logOf(name)`. */
 export function spawnAutoEngine(urls: string[], name: string, leaseTtlMs: number, replicas = 1) {
   return Bun.spawn(
-    [process.execPath, CLI, "engine", "--nats", urls.join(","), "--partitions", "auto", "--name", name, "--lease-ttl-ms", String(leaseTtlMs), "--replicas", String(replicas)],
+    [...parentDeathPrefix(), process.execPath, CLI, "engine", "--nats", urls.join(","), "--partitions", "auto", "--name", name, "--lease-ttl-ms", String(leaseTtlMs), "--replicas", String(replicas)],
     { stdout: "ignore", stderr: Bun.file(logOf(name)), env: { ...process.env, TIERSTREAM_CONFIG: "" } },
   );
 }
 
 /** An engine owning a fixed partition set (logs in logOf("engine-<set>")). */
 export function spawnEngine(urls: string[], partitions: string, replicas = 1) {
-  return Bun.spawn([process.execPath, CLI, "engine", "--nats", urls.join(","), "--partitions", partitions, "--name", `engine-${partitions}`, "--replicas", String(replicas)], {
+  return Bun.spawn([...parentDeathPrefix(), process.execPath, CLI, "engine", "--nats", urls.join(","), "--partitions", partitions, "--name", `engine-${partitions}`, "--replicas", String(replicas)], {
     stdout: "ignore",
     stderr: Bun.file(logOf(`engine-${partitions}`)),
     env: { ...process.env, TIERSTREAM_CONFIG: "" },
