@@ -87,6 +87,9 @@ interface OpenPull {
   delivered: number;
 }
 
+/** Consumer creates tried at start before the error is the caller's. */
+const START_ATTEMPTS = 6;
+
 export class OrderedPull implements AsyncIterable<PulledMessage> {
   private readonly inboxPrefix: string;
   private sub: Subscription | null = null;
@@ -145,11 +148,21 @@ export class OrderedPull implements AsyncIterable<PulledMessage> {
     this.sub = this.o.nc.subscribe(`${this.inboxPrefix}.>`, { callback: (err, msg) => this.onMsg(err, msg) });
     void this.sub.closed.then(() => this.close());
     let info: ConsumerInfo;
-    try {
-      info = await this.createConsumer();
-    } catch (err) {
-      await this.close();
-      throw err;
+    // nats-server 2.9 places a new consumer on any peer of its stream, a dead one included (it
+    // stays a peer until an operator removes it): on a cluster that lost a node about a third
+    // of creates time out and the next try lands elsewhere. A few tries before giving up.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        info = await this.createConsumer();
+        break;
+      } catch (err) {
+        const transient = /timeout/i.test(String((err as Error)?.message));
+        if (!transient || attempt >= START_ATTEMPTS || this.closed || this.o.nc.isClosed()) {
+          await this.close();
+          throw err;
+        }
+        this.o.log.warn(`${this.o.label}: ${this.o.stream} consumer not created (${(err as Error).message}); trying again`);
+      }
     }
     if (this.closed) return info; // closed (fenced) while the consumer was being created
     this.watchdog = setInterval(() => this.checkHeard(), Math.max(250, this.heartbeatMs / 2));

@@ -13,7 +13,8 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { startNatsServer } from "../scripts/nats-server.ts";
 import { verify } from "../scripts/verify.ts";
 import { eventually, readTierChanges } from "./harness/engine.ts";
-import { everyPartitionOnce, logOf, publishReliably, servedBy, spawnAutoEngine } from "./harness/processes.ts";
+import { startReplicatedCluster } from "./harness/cluster.ts";
+import { allEngineStats, everyPartitionOnce, logOf, publishReliably, servedBy, spawnAutoEngine, spawnEngine } from "./harness/processes.ts";
 
 const TTL_MS = 2000;
 const PARTITIONS = [...Array(64).keys()];
@@ -34,6 +35,18 @@ async function verifiedClean(nc: NatsConnection): Promise<void> {
   expect(report.tierChangesExpected).toBeGreaterThan(50);
   const ids = (await readTierChanges(nc)).map((c) => c.msgId);
   expect(new Set(ids).size).toBe(ids.length);
+}
+
+/** JetStream API calls time out now and then while a cluster re-elects after a node died. */
+async function retried<T>(fn: () => Promise<T>, tries = 10): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= tries) throw err;
+      await Bun.sleep(500);
+    }
+  }
 }
 
 /** Publishes `seconds` of load (10 batches a second) while `during(elapsedMs)` acts. */
@@ -121,4 +134,36 @@ describe("engine processes sharing partitions by lease", () => {
     }
   }, 240_000);
 
+  test("a 3-node cluster (R3): one NATS node killed under load — no order lost, no tier change doubled", async () => {
+    const cluster = await startReplicatedCluster(3);
+    const nc = await connect({ servers: cluster.urls, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    // Two engines on fixed halves: what is under test is the loss of a NATS node, not leases.
+    const procs = ["0-31", "32-63"].map((set) => spawnEngine(cluster.urls, set, 3));
+    try {
+      await eventually(async () => everyPartitionOnce(await servedBy(nc)), "two engines serving every partition", 60_000);
+      const gen = new OrderGenerator({ seed: 22, members: 3000, startTs: Date.now() - 40 * 86_400_000, ratePerSec: 1 / 400 });
+      let killed = false;
+      await load(nc, gen, "node", 6, async (t) => {
+        if (t > 2000 && !killed) {
+          killed = true;
+          await cluster.servers[1].kill();
+        }
+      });
+      expect(killed).toBe(true);
+      // Both engines applied the whole load with one node down.
+      const lastOrderSeq = await retried(async () => (await (await jetstreamManager(nc)).streams.info("ORDERS")).state.last_seq);
+      await eventually(async () => {
+        const stats = await allEngineStats(nc);
+        return stats.length === 2 && stats.every((s) => s.partitions.every((p) => p.caughtUp && p.lastSeq > 0)) && Math.max(...stats.flatMap((s) => s.partitions.map((p) => p.lastSeq))) >= lastOrderSeq - 200;
+      }, "engines caught up with a node down", 60_000);
+      // nats-server 2.9 keeps placing new consumers on the dead peer a third of the time (each
+      // such create times out), so the node is back before verify reads 128 subjects.
+      await cluster.servers[1].restart();
+      await verifiedClean(nc);
+    } finally {
+      for (const p of procs) p.kill("SIGKILL");
+      await nc.close();
+      await cluster.cleanup();
+    }
+  }, 180_000);
 });
