@@ -153,9 +153,15 @@ describe("engine restarts and split ownership", () => {
       c.js,
       members.flatMap((m, i) => [paid(`r-${m}-a`, m, 20_000 * (i + 1)), paid(`r-${m}-b`, m, 50_000 * (i + 1), T + 1)]),
     );
-    await eventually(async () => (await memberViaService(c.nc, 15)).tier === "diamond", "member 15 at diamond");
-    const changesBefore = await readTierChanges(c.nc);
+    // Every member's final score: each view waits until its partition's changes are stored,
+    // so TIER_EVENTS is complete before it is read (members live in different partitions).
+    await eventually(
+      async () => (await Promise.all(members.map((m) => memberViaService(c.nc, m)))).every((v, i) => v.score === 700 * (i + 1)),
+      "every member's orders applied",
+    );
     const viewsBefore = await Promise.all(members.map((m) => memberViaService(c.nc, m)));
+    expect(viewsBefore[4].tier).toBe("diamond");
+    const changesBefore = await readTierChanges(c.nc);
     await engine.stop();
 
     engine = await startEngine(nats.url);
