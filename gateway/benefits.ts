@@ -11,16 +11,18 @@ import { ClaimTally } from "../proto/claim-tally.ts";
 export class GatewayBenefits {
   private constructor(
     readonly kv: KV,
+    /** BENEFIT_POOLS: seeded when a benefit is defined. */
+    readonly pools: KV,
     readonly catalog: BenefitCatalog,
     readonly tally: ClaimTally,
   ) {}
 
   static async start(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, warn: (m: string) => void = () => {}): Promise<GatewayBenefits> {
-    const { benefits } = await openBenefitBuckets(nc);
+    const { benefits, pools } = await openBenefitBuckets(nc);
     const catalog = new BenefitCatalog(benefits, warn);
     const tally = new ClaimTally(js, jsm);
     await Promise.all([catalog.start(), tally.start()]);
-    return new GatewayBenefits(benefits, catalog, tally);
+    return new GatewayBenefits(benefits, pools, catalog, tally);
   }
 
   stateOf(b: Benefit): BenefitState {

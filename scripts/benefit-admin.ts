@@ -6,6 +6,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { type Benefit, type BenefitState, parseBenefit, remainingOf } from "../proto/benefit.ts";
 import { openBenefitBuckets } from "../proto/benefit-catalog.ts";
 import { ClaimTally } from "../proto/claim-tally.ts";
+import { seedPool } from "../proto/benefit-pool.ts";
+import { PARTITIONS_DEFAULT } from "../proto/names.ts";
 import { ensureStreams } from "../proto/streams.ts";
 
 export class BenefitDefinitionError extends Error {
@@ -13,11 +15,17 @@ export class BenefitDefinitionError extends Error {
 }
 
 /** Validates and stores a definition; returns whether it replaced one. */
-export async function putBenefitDefinition(nc: NatsConnection, input: unknown, id?: string): Promise<{ benefit: Benefit; replaced: boolean }> {
+export async function putBenefitDefinition(
+  nc: NatsConnection,
+  input: unknown,
+  id?: string,
+  partitions = PARTITIONS_DEFAULT,
+): Promise<{ benefit: Benefit; replaced: boolean }> {
   const parsed = parseBenefit(input, id);
   if (!parsed.ok) throw new BenefitDefinitionError(parsed.problems.map((p) => `${p.path} ${p.message}`).join("; "));
-  const { benefits } = await openBenefitBuckets(nc);
+  const { benefits, pools } = await openBenefitBuckets(nc);
   const before = await benefits.get(parsed.value.id);
+  await seedPool(pools, parsed.value.id, parsed.value.inventory, partitions);
   await benefits.put(parsed.value.id, JSON.stringify(parsed.value));
   return { benefit: parsed.value, replaced: before !== null && before.operation === "PUT" };
 }

@@ -6,6 +6,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { Engine } from "../engine/engine.ts";
 import { drawWon } from "../proto/benefit.ts";
+import { openBenefitBuckets } from "../proto/benefit-catalog.ts";
+import { seedPool } from "../proto/benefit-pool.ts";
+import { partitionOf } from "../proto/partition.ts";
 import { parseClaimRecord } from "../proto/claim-record.ts";
 import { CLAIMS_ALL_FILTER, STREAM_CLAIMS } from "../proto/names.ts";
 import { readSubject } from "../proto/read-subject.ts";
@@ -85,6 +88,25 @@ describe("flash benefits at the engine", () => {
     // Every answered win is a stored record.
     const stored = new Set(records.filter((r) => r.outcome === "won").map((r) => r.seq));
     for (const a of won) expect(stored.has(a.body.seq as number)).toBe(true);
+  });
+
+  test("a seeded pool: the opening claims of every partition need no compare-and-set on the pool key", async () => {
+    const { pools } = await openBenefitBuckets(c.nc);
+    expect(await seedPool(pools, "seeded", 768, 64)).toBe(true); // 3 units per partition
+    expect(await seedPool(pools, "seeded", 768, 64)).toBe(false); // there already: left alone
+    await putBenefit(c.nc, openBenefit("seeded", { inventory: 768 }));
+    await untilEngineSees(c.nc, "seeded");
+    const before = engine.benefits!.pool.casWrites;
+    // Two members in every partition.
+    const byPartition = new Map<number, number[]>();
+    for (let m = 700_000; [...byPartition.values()].filter((l) => l.length >= 2).length < 64; m++) {
+      const p = partitionOf(m, 64);
+      const list = byPartition.get(p) ?? [];
+      if (list.length < 2) byPartition.set(p, [...list, m]);
+    }
+    const answers = await Promise.all([...byPartition.values()].flat().map((m) => claimViaNats(c.nc, "seeded", m, `s-${m}`)));
+    expect(answers.every((a) => a.status === 200 && a.body.won === true)).toBe(true);
+    expect(engine.benefits!.pool.casWrites).toBe(before);
   });
 
   test("one Idempotency-Key gets one answer — a win, a refusal — and a new key is a new claim", async () => {

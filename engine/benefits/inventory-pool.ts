@@ -11,11 +11,9 @@
 // the two (units are stranded rather than used twice; the next owner's restart recovers them).
 
 import type { KV } from "@nats-io/kv";
+import type { PoolValue } from "../../proto/benefit-pool.ts";
 
-export interface PoolValue {
-  granted: number;
-  byPartition: Record<string, number>;
-}
+export type { PoolValue };
 
 const WRONG_LAST_SEQUENCE = 10071;
 const CAS_ATTEMPTS_MAX = 200;

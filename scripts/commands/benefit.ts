@@ -2,6 +2,7 @@
 
 import { readFileSync } from "node:fs";
 import { connect } from "@nats-io/transport-node";
+import { loadConfigFile } from "../../engine/config.ts";
 import { TIERS } from "../../proto/types.ts";
 import { BenefitDefinitionError, putBenefitDefinition, readBenefitStates } from "../benefit-admin.ts";
 import { type Command, natsUrlOf, parseFlags, UsageError } from "./command.ts";
@@ -35,6 +36,7 @@ function oddsOf(raw: string): Record<string, number> {
 
 const FLAGS = {
   nats: { type: "string" },
+  config: { type: "string" },
   file: { type: "string" },
   id: { type: "string" },
   title: { type: "string" },
@@ -60,6 +62,7 @@ the reason). Every engine sees a change within a second. get and list print the 
 with claimed and remaining (counted from CLAIMS) as JSON.
 
   --nats URL        [env NATS_URL, default nats://127.0.0.1:4222]
+  --config FILE     the deployment's rules, for its partition count [env TIERSTREAM_CONFIG]
   --file FILE       a JSON definition (CONTRACT.md "Flash benefits"); "-" reads stdin
   --min-tier TIER   ${TIERS.join(" | ")}
   --starts TIME     epoch ms, an ISO time, or +DURATION from now (e.g. +1m)
@@ -101,7 +104,8 @@ with claimed and remaining (counted from CLAIMS) as JSON.
           };
         }
         try {
-          const { benefit, replaced } = await putBenefitDefinition(nc, input, id);
+          const { partitions } = await loadConfigFile((flags.config as string | undefined) ?? process.env.TIERSTREAM_CONFIG);
+          const { benefit, replaced } = await putBenefitDefinition(nc, input, id, partitions);
           console.log(JSON.stringify(benefit));
           console.error(`${replaced ? "replaced" : "created"} benefit ${benefit.id}`);
         } catch (err) {

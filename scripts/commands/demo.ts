@@ -143,7 +143,7 @@ flags:
       endsAt: dropOpensAt + 30 * 60_000,
       inventory: 1000,
       perMember: 1,
-    });
+    }, undefined, config.partitions);
     console.log(
       [
         `flash drop "${DROP_ID}" (platinum and up, 1000 units) opens at ${new Date(dropOpensAt).toISOString()}; members watching the feed get a benefit frame. Claim by hand:`,

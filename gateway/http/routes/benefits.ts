@@ -11,6 +11,7 @@
 
 import { authorize } from "../../auth.ts";
 import { BENEFIT_ID_PATTERN, type Benefit, parseBenefit } from "../../../proto/benefit.ts";
+import { seedPool } from "../../../proto/benefit-pool.ts";
 import { MEMBER_MAX } from "../../../proto/types.ts";
 import type { Authenticator } from "../authenticator.ts";
 import { readBody } from "../body.ts";
@@ -61,6 +62,8 @@ export function putBenefitHandler(deps: BenefitDeps, auth: Authenticator): Route
       throw new HttpError(400, "bad_benefit", `${first.path} ${first.message}`, { problems: parsed.problems });
     }
     const { exists } = await readDefinition(deps, id);
+    // The pool first: an engine that sees the definition finds its first allotment waiting.
+    await seedPool(deps.benefits.pools, id, parsed.value.inventory, deps.engines.partitions);
     await deps.benefits.kv.put(id, encoder.encode(JSON.stringify(parsed.value)));
     return jsonResponse(exists ? 200 : 201, deps.benefits.stateOf(parsed.value));
   };
