@@ -47,6 +47,9 @@ function connectEngine(options: EngineOptions, role: string): Promise<NatsConnec
     name: `${options.name ?? "tierstream-engine"}${role}`,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
+    // nats.js otherwise builds up to three Error objects (stack traces) per request — every
+    // claim record's publish, every JetStream API call: ~6 % of the engine's CPU in a claim storm.
+    noAsyncTraces: true,
   });
 }
 
