@@ -13,10 +13,13 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { startNatsServer } from "../scripts/nats-server.ts";
 import { verify } from "../scripts/verify.ts";
 import { eventually, readTierChanges } from "./harness/engine.ts";
+import { join } from "node:path";
+import { parentDeathPrefix } from "../loadtest/stack/children.ts";
 import { startReplicatedCluster } from "./harness/cluster.ts";
 import { allEngineStats, everyPartitionOnce, logOf, publishReliably, servedBy, spawnAutoEngine, spawnEngine } from "./harness/processes.ts";
 
 const TTL_MS = 2000;
+const CLI = join(import.meta.dir, "..", "scripts", "cli.ts");
 const PARTITIONS = [...Array(64).keys()];
 
 async function verifiedClean(nc: NatsConnection): Promise<void> {
@@ -133,6 +136,29 @@ describe("engine processes sharing partitions by lease", () => {
       await server.cleanup();
     }
   }, 240_000);
+
+  test("engine --workers 2: two auto engines under one supervisor share every partition; SIGTERM stops both cleanly", async () => {
+    const server = await startNatsServer();
+    const nc = await connect({ servers: server.url });
+    const supervisor = Bun.spawn(
+      [...parentDeathPrefix(), process.execPath, CLI, "engine", "--nats", server.url, "--workers", "2", "--lease-ttl-ms", String(TTL_MS)],
+      { stdout: "ignore", stderr: Bun.file(logOf("workers")), env: { ...process.env, TIERSTREAM_CONFIG: "" } },
+    );
+    try {
+      await eventually(async () => {
+        const served = await servedBy(nc);
+        return served.size === 2 && everyPartitionOnce(served);
+      }, "two workers serving every partition", 30_000);
+      expect([...(await servedBy(nc)).values()].map((ps) => ps.length).sort()).toEqual([32, 32]);
+      supervisor.kill("SIGTERM");
+      expect(await supervisor.exited).toBe(0);
+      expect((await allEngineStats(nc)).length).toBe(0);
+    } finally {
+      supervisor.kill("SIGKILL");
+      await nc.close();
+      await server.cleanup();
+    }
+  }, 60_000);
 
   test("a 3-node cluster (R3): one NATS node killed under load — no order lost, no tier change doubled", async () => {
     const cluster = await startReplicatedCluster(3);
