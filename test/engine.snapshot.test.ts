@@ -2,13 +2,13 @@
 // detected and the previous one used; an engine restarted from a snapshot equals one that
 // replayed the whole log, and publishes no tier change twice.
 
+import { memoryLog } from "./harness/log.ts";
 import { describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { applyMessage } from "../engine/apply-message.ts";
 import { loadConfig } from "../engine/config.ts";
-import type { Logger } from "../engine/log.ts";
 import { memberView } from "../engine/member-view.ts";
 import { configHash, decodeSnapshot, encodeSnapshot, SnapshotError } from "../engine/snapshot/format.ts";
 import { SnapshotStore } from "../engine/snapshot/store.ts";
@@ -41,18 +41,6 @@ function snapshotOf(state: PartitionState, lastSeq: number): Uint8Array {
     state.exportParts(),
   );
 }
-
-const memoryLog = (): Logger & { lines: string[] } => {
-  const lines: string[] = [];
-  const log: Logger & { lines: string[] } = {
-    lines,
-    info: (m) => lines.push(m),
-    warn: (m) => lines.push(m),
-    error: (m) => lines.push(m),
-    child: () => log,
-  };
-  return log;
-};
 
 describe("snapshot format", () => {
   const msgs = messages(40_000);

@@ -81,19 +81,25 @@ async function expectExact(url: string, c: Client, a: Engine, gen: OrderGenerato
   await replay.stop();
 }
 
+/** Two auto engines sharing the partitions 4/4, after 3000 orders of a seeded population. */
+async function twoEnginesWithOrders(url: string, seed: number) {
+  const c = await client(url);
+  clients.push(c);
+  const gen = new OrderGenerator({ seed, members: 300, ratePerSec: 2, startTs: Date.now() - 3_600_000 });
+  const batch = (n: number) => Array.from({ length: n }, () => gen.next());
+  const a = await autoEngine(c, url, "a");
+  const b = await autoEngine(c, url, "b");
+  await eventually(() => a.engine.runners.size === 4 && b.engine.runners.size === 4, "4/4");
+  await publishOrders(c.js, batch(3000), PARTITIONS);
+  await eventually(() => applied([a.engine, b.engine]) >= 3000, "the first orders");
+  return { c, gen, batch, a, b };
+}
+
 describe("engines with coordinators: a hand-off", () => {
   const nats = useNatsServer();
 
   test("continues from the object-store snapshot: same members as a full replay, no change twice", async () => {
-    const c = await client(nats.url);
-    clients.push(c);
-    const gen = new OrderGenerator({ seed: 5, members: 300, ratePerSec: 2, startTs: Date.now() - 3_600_000 });
-    const batch = (n: number) => Array.from({ length: n }, () => gen.next());
-    const a = await autoEngine(c, nats.url, "a");
-    const b = await autoEngine(c, nats.url, "b");
-    await eventually(() => a.engine.runners.size === 4 && b.engine.runners.size === 4, "4/4");
-    await publishOrders(c.js, batch(3000), PARTITIONS);
-    await eventually(() => applied([a.engine, b.engine]) >= 3000, "the first orders");
+    const { c, gen, batch, a, b } = await twoEnginesWithOrders(nats.url, 5);
 
     await b.coordinator.stop({ handoff: true }); // drains, snapshots into the object store, releases
     expect(b.engine.runners.size).toBe(0);
@@ -112,15 +118,7 @@ describe("engines with coordinators: a death", () => {
   const nats = useNatsServer();
 
   test("the survivor takes the dead one's partitions after the TTL, from its last snapshot plus the log", async () => {
-    const c = await client(nats.url);
-    clients.push(c);
-    const gen = new OrderGenerator({ seed: 6, members: 300, ratePerSec: 2, startTs: Date.now() - 3_600_000 });
-    const batch = (n: number) => Array.from({ length: n }, () => gen.next());
-    const a = await autoEngine(c, nats.url, "a");
-    const b = await autoEngine(c, nats.url, "b");
-    await eventually(() => a.engine.runners.size === 4 && b.engine.runners.size === 4, "4/4");
-    await publishOrders(c.js, batch(3000), PARTITIONS);
-    await eventually(() => applied([a.engine, b.engine]) >= 3000, "the first orders");
+    const { c, gen, batch, a, b } = await twoEnginesWithOrders(nats.url, 6);
     await Bun.sleep(1_500); // a periodic snapshot of every partition
 
     // b dies: no renewals, no release, no snapshot. Its leases lapse, so its fence closes;

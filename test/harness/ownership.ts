@@ -4,9 +4,11 @@
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import type { Logger } from "../../engine/log.ts";
 import { openLeaseBucket } from "../../engine/ownership/bucket.ts";
 import { BucketView } from "../../engine/ownership/bucket-view.ts";
+import { memoryLog } from "./log.ts";
+
+export { memoryLog };
 
 export interface LeaseProcess {
   nc: NatsConnection;
@@ -37,18 +39,6 @@ export async function leaseProcess(servers: string | string[], bucket: string, n
     },
   };
 }
-
-export const memoryLog = (): Logger & { lines: string[] } => {
-  const lines: string[] = [];
-  const log: Logger & { lines: string[] } = {
-    lines,
-    info: (m) => lines.push(m),
-    warn: (m) => lines.push(m),
-    error: (m) => lines.push(m),
-    child: () => log,
-  };
-  return log;
-};
 
 export async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
