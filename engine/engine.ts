@@ -121,7 +121,7 @@ export class Engine {
     this.pullBytes = pullBytesFor(config.partitions, this.nc.info?.max_payload ?? 1024 * 1024);
     const perConnection = Math.max(1, Math.floor(CONSUME_BUFFER_BYTES_PER_CONNECTION / this.pullBytes));
     this.consume = new ConsumeConnections(perConnection, (i) => connectEngine(this.options, `-consume-${i}`));
-    this.benefits = await Benefits.start({ nc: this.nc, js, jsm: this.jsm, partitions: config.partitions, replicas: this.options.replicas, now: this.now, log: this.log });
+    this.benefits = await Benefits.start({ nc: this.nc, js, jsm: this.jsm, publisher: this.publisher, partitions: config.partitions, replicas: this.options.replicas, now: this.now, log: this.log });
     this.serviceDeps = {
       nc: this.nc,
       runners: this.runners,

@@ -9,8 +9,8 @@ import { drawWon } from "../proto/benefit.ts";
 import { openBenefitBuckets } from "../proto/benefit-catalog.ts";
 import { seedPool } from "../proto/benefit-pool.ts";
 import { partitionOf } from "../proto/partition.ts";
-import { parseClaimRecord } from "../proto/claim-record.ts";
-import { CLAIMS_ALL_FILTER, STREAM_CLAIMS } from "../proto/names.ts";
+import { type ClaimRecord, encodeClaimRecord, parseClaimRecord } from "../proto/claim-record.ts";
+import { CLAIMS_ALL_FILTER, claimsSubject, STREAM_CLAIMS } from "../proto/names.ts";
 import { readSubject } from "../proto/read-subject.ts";
 import { claimViaNats, eligibilityViaNats, openBenefit, putBenefit, untilEngineSees } from "./harness/benefits.ts";
 import { type Client, client, publishOrders, startEngine } from "./harness/engine.ts";
@@ -120,6 +120,24 @@ describe("flash benefits at the engine", () => {
     expect((other.body as { error: { code: string } }).error.code).toBe("already_claimed");
     expect((await claimViaNats(c.nc, "idem", 501, "other-key")).status).toBe(409);
     expect((await claimViaNats(c.nc, "idem", 501, "same-key")).body.seq).toBe(first[0].body.seq);
+  });
+
+  test("a record written by another writer of the partition fences the claim: 503, then the member is re-read", async () => {
+    await putBenefit(c.nc, openBenefit("fenced", { inventory: 10 }));
+    await untilEngineSees(c.nc, "fenced");
+    const member = 777_001;
+    // Someone else (an old owner a moment late) stores a win for this member first.
+    const foreign: ClaimRecord = { benefit: "fenced", member, key: "other-writer", outcome: "won", attempt: 1, tier: "bronze", at: Date.now() };
+    await c.js.publish(claimsSubject(partitionOf(member, 64), member), encodeClaimRecord(foreign));
+    const first = await claimViaNats(c.nc, "fenced", member, "mine");
+    expect(first.status).toBe(503);
+    expect((first.body as { error: { code: string } }).error.code).toBe("claim_not_stored");
+    // The retry finds the member re-read from CLAIMS: the other writer's win counts.
+    const retry = await claimViaNats(c.nc, "fenced", member, "mine");
+    expect(retry.status).toBe(409);
+    // Certainly not stored: its unit went back to the allotment rather than being stranded.
+    expect(engine.benefits!.desks.get(partitionOf(member, 64))!.strandedUnits).toBe(0);
+    expect((await claimRecords(c, "fenced")).filter((r) => r.member === member && r.outcome === "won").length).toBe(1);
   });
 
   test("odds are honoured within statistical bounds, and a retry never re-rolls", async () => {

@@ -6,6 +6,7 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { BenefitCatalog, openBenefitBuckets } from "../../proto/benefit-catalog.ts";
 import { ClaimTally } from "../../proto/claim-tally.ts";
 import { POOL_RELEASE_SUBJECT, STREAM_CLAIMS } from "../../proto/names.ts";
+import type { AckedPublisher } from "../acked-publisher.ts";
 import type { Logger } from "../log.ts";
 import type { PartitionState } from "../state/partition-state.ts";
 import { ClaimDesk } from "./claim-desk.ts";
@@ -20,6 +21,7 @@ export interface BenefitsDeps {
   nc: NatsConnection;
   js: JetStreamClient;
   jsm: JetStreamManager;
+  publisher: AckedPublisher;
   partitions: number;
   replicas?: number;
   now: () => number;
@@ -67,6 +69,7 @@ export class Benefits {
       tally: this.tally,
       pool: this.pool,
       js: this.deps.js,
+      publisher: this.deps.publisher,
       now: this.deps.now,
       requestRelease: (benefit) => this.requestRelease(benefit),
     });

@@ -13,6 +13,7 @@
 // reused — and the member is re-read from CLAIMS before its next claim.
 
 import type { JetStreamClient } from "@nats-io/jetstream";
+import type { AckedPublisher } from "../acked-publisher.ts";
 import { headers } from "@nats-io/transport-node";
 import {
   type Benefit,
@@ -55,6 +56,8 @@ export interface DeskDeps {
   tally: ClaimTally;
   pool: InventoryPool;
   js: JetStreamClient;
+  /** The engine's publisher of acknowledged JetStream messages (claim records go through it). */
+  publisher: AckedPublisher;
   now: () => number;
   /** Asks every engine to return unused units of `benefit` to the pool. */
   requestRelease: (benefit: string) => void;
@@ -193,22 +196,29 @@ export class ClaimDesk {
   }
 
   /** "stored" (acknowledged), "refused" (certainly not stored), or "unknown". */
-  private async store(record: ClaimRecord): Promise<"stored" | "refused" | "unknown"> {
+  private store(record: ClaimRecord): Promise<"stored" | "refused" | "unknown"> {
     const h = headers();
     h.set("Nats-Msg-Id", `claim:${record.benefit}:${record.member}:${record.key}`);
-    try {
-      const ack = await this.deps.js.publish(claimsSubject(this.deps.partition, record.member), encodeClaimRecord(record), {
-        headers: h,
-        expect: { lastSubjectSequence: this.book.lastSeqOf(record.member) },
-      });
-      this.book.apply(record, ack.seq);
-      return "stored";
-    } catch (err) {
-      this.dirty.add(record.member);
-      const code = (err as { code?: number }).code;
-      // 10071: another record of this member was stored first (a second owner): certainly not ours.
-      return code === 10071 ? "refused" : "unknown";
-    }
+    h.set("Nats-Expected-Last-Subject-Sequence", String(this.book.lastSeqOf(record.member)));
+    // Through the engine's AckedPublisher (one reply inbox for every PubAck), not js.publish: no
+    // request object, timer and subscription mapping per claim.
+    return new Promise((resolve) => {
+      this.deps.publisher.send(
+        claimsSubject(this.deps.partition, record.member),
+        encodeClaimRecord(record),
+        h,
+        (seq) => {
+          this.book.apply(record, seq);
+          resolve("stored");
+        },
+        (err) => {
+          this.dirty.add(record.member);
+          // 10071 "wrong last sequence": another record of this member was stored first (a
+          // second owner) — certainly not ours. Anything else (a timeout) may have been stored.
+          resolve(/10071|wrong last sequence/i.test(err.message) ? "refused" : "unknown");
+        },
+      );
+    });
   }
 
   /** Reads the member's records back from CLAIMS (after a publish with an unknown outcome). */
