@@ -17,8 +17,8 @@ export class GatewayBenefits {
     readonly tally: ClaimTally,
   ) {}
 
-  static async start(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, warn: (m: string) => void = () => {}): Promise<GatewayBenefits> {
-    const { benefits, pools } = await openBenefitBuckets(nc);
+  static async start(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, warn: (m: string) => void = () => {}, replicas = 1): Promise<GatewayBenefits> {
+    const { benefits, pools } = await openBenefitBuckets(nc, replicas);
     const catalog = new BenefitCatalog(benefits, warn);
     const tally = new ClaimTally(js, jsm);
     await Promise.all([catalog.start(), tally.start()]);

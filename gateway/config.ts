@@ -31,6 +31,8 @@ export interface GatewayOptions {
   memberCacheTtlMs: number;
   memberCacheEntriesMax: number;
   name: string;
+  /** Replicas of the benefit buckets when this gateway is the one that creates them; default 1. */
+  replicas?: number;
 }
 
 export const GATEWAY_DEFAULTS = {

@@ -11,8 +11,8 @@ export const gatewayCommand: Command = {
   summary: "serve the live WebSocket feed and the HTTP API",
   help: `usage: tierstream gateway [flags]
 
-Serves GET /v1/feed (WebSocket) and the HTTP API (/v1/members, /v1/orders, /v1/stats,
-/healthz, /readyz, /metrics) on one port. Any number of gateways can run side by side.
+Serves GET /v1/feed (WebSocket) and the HTTP API (/v1/members, /v1/orders, /v1/benefits,
+/v1/eligibility, /v1/stats, /healthz, /readyz, /metrics) on one port. Any number of gateways can run side by side.
 SIGTERM closes feeds with 1001 (clients resume with since) and exits 0.
 
 flags:
@@ -20,6 +20,8 @@ ${COMMON_FLAGS_HELP}
   --port N            listen port                              [env PORT, default ${GATEWAY_DEFAULTS.port}]
   --host ADDR         listen address                           [default 127.0.0.1]
   --name NAME         gateway name (in interest leases)        [default gateway-<pid>]
+  --replicas N        replicas for the BENEFITS and BENEFIT_POOLS buckets when this gateway
+                      creates them (3 on a cluster, as for the engines) [default 1]
 
 environment:
   TIERSTREAM_JWT_SECRET   HS256 secret of member tokens (required)
@@ -32,6 +34,7 @@ environment:
       port: { type: "string" },
       host: { type: "string" },
       name: { type: "string" },
+      replicas: { type: "string" },
     });
     const jwtSecret = process.env.TIERSTREAM_JWT_SECRET ?? "";
     if (jwtSecret.length < 16) throw new UsageError("TIERSTREAM_JWT_SECRET must be set (at least 16 characters)");
@@ -48,6 +51,7 @@ environment:
         partitions: config.partitions,
         lines: config.lineNames,
         name: (flags.name as string | undefined) ?? `gateway-${process.pid}`,
+        replicas: numberFlag(flags, "replicas", 1, 1, 5),
       },
       log,
     );
