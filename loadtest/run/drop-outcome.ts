@@ -11,7 +11,7 @@ import { type DropFigures, dropChecks, overLimit } from "./drop-checks.ts";
 import type { DropSettings } from "./drop-options.ts";
 import { dropRows } from "./drop-summary.ts";
 import type { TierRaise } from "./drop-tiers.ts";
-import type { FeedClients } from "./feed-clients.ts";
+import { type FeedClients, feedSummary } from "./feed-clients.ts";
 import { PiecewiseProfile } from "./rate-profile.ts";
 import type { RunEvent } from "./run-load.ts";
 import type { Timeline } from "./timeline.ts";
@@ -104,17 +104,7 @@ export function dropOutcome(e: DropEnd): ScenarioOutcome {
       messages: storm.sent,
       firstError: storm.firstError,
       probes: null,
-      feed: {
-        connections: e.settings.connections,
-        opened: feed.opened.opened,
-        failed: feed.opened.failed,
-        openMs: feed.opened.ms,
-        firstError: feed.opened.firstError,
-        framesByType: e.take?.framesByType ?? {},
-        closesByCode: e.take?.closesByCode ?? {},
-        skewMs: feed.skewMs,
-        skewUncertaintyMs: feed.skewUncertaintyMs,
-      },
+      feed: feedSummary(e.settings.connections, feed, e.take),
       drain: { ms: e.closeWaitMs, acks: storm.unanswered === 0, applied: null, probes: null },
     },
     checks: dropChecks(figures),

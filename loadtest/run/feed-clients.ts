@@ -37,6 +37,33 @@ export interface FeedClients {
   stop(): Promise<void>;
 }
 
+/** The feed's part of a result: connections opened, frames and closes seen, the clock skew. */
+export interface FeedSummary {
+  connections: number;
+  opened: number;
+  failed: number;
+  openMs: number;
+  firstError: string | null;
+  framesByType: Record<string, number>;
+  closesByCode: Record<string, number>;
+  skewMs: number;
+  skewUncertaintyMs: number;
+}
+
+export function feedSummary(connections: number, feed: FeedClients, last: FeedTake | null): FeedSummary {
+  return {
+    connections,
+    opened: feed.opened.opened,
+    failed: feed.opened.failed,
+    openMs: feed.opened.ms,
+    firstError: feed.opened.firstError,
+    framesByType: last?.framesByType ?? {},
+    closesByCode: last?.closesByCode ?? {},
+    skewMs: feed.skewMs,
+    skewUncertaintyMs: feed.skewUncertaintyMs,
+  };
+}
+
 export async function startFeedClients(
   gatewayUrls: readonly string[],
   secret: string,

@@ -12,7 +12,7 @@ import { OrderGenerator } from "../population.ts";
 import type { ScenarioContext } from "../scenarios/scenario.ts";
 import { wallNowMs } from "../stack/role.ts";
 import { AppliedCounter, gatherEngineStats } from "./engine-stats.ts";
-import { type FeedClients, probeMemberIds, startFeedClients } from "./feed-clients.ts";
+import { type FeedClients, type FeedSummary, feedSummary, probeMemberIds, startFeedClients } from "./feed-clients.ts";
 import { liveLine } from "./live-line.ts";
 import { OrderPublisher } from "./order-publisher.ts";
 import { Pacer, PACER_DEFAULTS } from "./pacer.ts";
@@ -52,17 +52,7 @@ export interface LoadOutcome {
   messages: number;
   firstError: string | null;
   probes: { members: number; ratePerSec: number; capacity: number; sent: number; acked: number; errors: number; received: number; exhausted: boolean } | null;
-  feed: {
-    connections: number;
-    opened: number;
-    failed: number;
-    openMs: number;
-    firstError: string | null;
-    framesByType: Record<string, number>;
-    closesByCode: Record<string, number>;
-    skewMs: number;
-    skewUncertaintyMs: number;
-  } | null;
+  feed: FeedSummary | null;
   drain: { ms: number; acks: boolean; applied: boolean | null; probes: boolean | null };
 }
 
@@ -219,19 +209,7 @@ export async function runLoad(ctx: ScenarioContext, profile: RateProfile, hooks:
               exhausted: probes.exhausted,
             },
       feed:
-        feed === null
-          ? null
-          : {
-              connections: o.connections,
-              opened: feed.opened.opened,
-              failed: feed.opened.failed,
-              openMs: feed.opened.ms,
-              firstError: feed.opened.firstError,
-              framesByType: lastTake.value?.framesByType ?? {},
-              closesByCode: lastTake.value?.closesByCode ?? {},
-              skewMs: feed.skewMs,
-              skewUncertaintyMs: feed.skewUncertaintyMs,
-            },
+        feed === null ? null : feedSummary(o.connections, feed, lastTake.value),
       drain: { ms: drainTookMs, acks, applied: appliedTotal === null ? null : appliedDone(), probes: probes === null ? null : probesDone() },
     };
   } finally {
