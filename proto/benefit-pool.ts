@@ -14,6 +14,12 @@ export interface PoolValue {
   byPartition: Record<string, number>;
 }
 
+/** A compare-and-set or create that lost to another writer (JetStream err_code 10071, or "key exists"). */
+export function isCasConflict(err: unknown): boolean {
+  const e = err as { code?: number; message?: string };
+  return e?.code === 10071 || /wrong last sequence|key exists/i.test(String(e?.message));
+}
+
 /** The first allotment per partition: floor(inventory / 4P), 0 for small inventories. */
 export const firstAllotment = (inventory: number, partitions: number): number => Math.floor(inventory / (4 * partitions));
 
@@ -34,7 +40,7 @@ export async function seedPool(pools: KV, benefit: string, inventory: number | n
     await pools.create(benefit, JSON.stringify(value));
     return true;
   } catch (err) {
-    if (/wrong last sequence|key exists/i.test(String((err as Error)?.message))) return false; // there already
+    if (isCasConflict(err)) return false; // there already
     throw err;
   }
 }

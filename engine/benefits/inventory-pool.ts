@@ -11,11 +11,10 @@
 // the two (units are stranded rather than used twice; the next owner's restart recovers them).
 
 import type { KV } from "@nats-io/kv";
-import type { PoolValue } from "../../proto/benefit-pool.ts";
+import { isCasConflict, type PoolValue } from "../../proto/benefit-pool.ts";
 
 export type { PoolValue };
 
-const WRONG_LAST_SEQUENCE = 10071;
 const CAS_ATTEMPTS_MAX = 200;
 /** Backoff after a lost compare-and-set: random in [0, 2^min(n, 5)) ms — 64 partitions refilling at the opening second collide. */
 const backoffMs = (attempt: number): number => Math.random() * (1 << Math.min(attempt, 5));
@@ -23,11 +22,6 @@ const encoder = new TextEncoder();
 
 export class PoolError extends Error {
   override readonly name = "PoolError";
-}
-
-function isConflict(err: unknown): boolean {
-  const e = err as { code?: number; message?: string };
-  return e?.code === WRONG_LAST_SEQUENCE || /wrong last sequence|key exists/i.test(String(e?.message));
 }
 
 export class InventoryPool {
@@ -85,7 +79,7 @@ export class InventoryPool {
         else await this.kv.update(benefit, bytes, revision);
         return mine + d;
       } catch (err) {
-        if (isConflict(err)) {
+        if (isCasConflict(err)) {
           this.casConflicts++;
           await Bun.sleep(backoffMs(attempt));
           continue;
