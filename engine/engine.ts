@@ -16,6 +16,7 @@ import { Interest } from "./interest.ts";
 import { consoleLogger, type Logger } from "./log.ts";
 import { type ServiceDeps, startPartitionService, startStatsResponder } from "./member-service.ts";
 import { CONSUME_BUFFER_BYTES_PER_CONNECTION, PartitionRunner, pullBytesFor } from "./partition-runner.ts";
+import { RequestLane } from "./request-lane.ts";
 import type { SnapshotStorage } from "./snapshot/snapshot-store.ts";
 import { ObjectSnapshotStore } from "./snapshot/object-store.ts";
 import { SnapshotStore } from "./snapshot/store.ts";
@@ -62,6 +63,7 @@ export class Engine {
   private rateTimer: ReturnType<typeof setInterval> | null = null;
   private snapshotTimer: ReturnType<typeof setInterval> | null = null;
   private statsSub: Subscription | null = null;
+  private lane: RequestLane | null = null;
   /** Events applied in the last full second. */
   eventsPerSec = 0;
   private stopping: Promise<void> | null = null;
@@ -132,6 +134,8 @@ export class Engine {
       benefits: this.benefits,
     };
     this.statsSub = await startStatsResponder(this.serviceDeps);
+    this.lane = new RequestLane(this.nc, this.serviceDeps);
+    await this.lane.start();
     let lastApplied = this.counters.eventsApplied;
     this.rateTimer = setInterval(() => {
       this.eventsPerSec = this.counters.eventsApplied - lastApplied;
@@ -183,8 +187,10 @@ export class Engine {
       if (stillMine()) await this.benefits!.addPartition(p, () => (runner.caughtUp ? runner.state : null));
       if (stillMine()) await this.interest!.add(p, runner.scoreFeed);
       const svc = stillMine() ? await startPartitionService(this.serviceDeps, p, runner) : null;
-      if (svc && stillMine()) this.services.set(p, svc);
-      else {
+      if (svc && stillMine()) {
+        this.services.set(p, svc);
+        this.lane!.serve(p);
+      } else {
         await svc?.stop().catch(() => {});
         throw new Error(`partition ${p} was fenced while it loaded`);
       }
@@ -214,6 +220,7 @@ export class Engine {
   }
 
   private async dropPartition(p: number): Promise<void> {
+    this.lane?.withdraw(p);
     const svc = this.services.get(p);
     this.services.delete(p);
     this.runners.delete(p);
@@ -241,6 +248,7 @@ export class Engine {
       if (this.rateTimer) clearInterval(this.rateTimer);
       if (this.snapshotTimer) clearInterval(this.snapshotTimer);
       this.statsSub?.unsubscribe();
+      this.lane?.stop();
       await Promise.all([...this.services.values()].map((s) => s.stop().catch(() => {})));
       this.services.clear();
       this.benefits?.stop();

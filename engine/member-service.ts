@@ -15,7 +15,7 @@ import {
   SERVICE_NAME,
 } from "../proto/names.ts";
 import type { Benefits } from "./benefits/benefits.ts";
-import { parseClaimRequest, parseEligibilityRequest } from "./benefits/requests.ts";
+import { type EligibilityRequest, parseClaimRequest, parseEligibilityRequest } from "./benefits/requests.ts";
 import { TIERS } from "../proto/types.ts";
 import { partitionOf } from "../proto/partition.ts";
 import { MEMBER_MAX } from "../proto/types.ts";
@@ -138,24 +138,30 @@ function engineStats(deps: ServiceDeps): EngineStats {
 
 async function answerMember(msg: ServiceMsg, p: number, runner: PartitionRunner, partitions: number): Promise<void> {
   try {
-    const member = parseMemberRequest(msg.data);
-    if (partitionOf(member, partitions) !== p) {
-      throw new RequestError(400, "wrong_partition", `member ${member} is in partition ${partitionOf(member, partitions)}, not ${p}`);
-    }
-    if (!runner.caughtUp) throw new RequestError(503, "not_ready", `partition ${p} is still replaying its log`);
-    // Changes produced before this request are stored first, so `seq` covers them: a feed
-    // resumed from it neither misses nor repeats a change. View and seq are read together.
-    await runner.published();
-    msg.respond(JSON.stringify(memberView(runner.state, member, runner.tierSeq)));
+    msg.respond(JSON.stringify(await memberAnswer(p, runner, partitions, parseMemberRequest(msg.data))));
   } catch (err) {
-    if (err instanceof RequestError) respondError(msg, err);
-    else respondError(msg, new RequestError(500, "internal", (err as Error).message));
+    answered(msg, err);
   }
 }
 
+/** The member view of `member` in partition p (what tierstream.member.<p> answers); throws RequestError. */
+export async function memberAnswer(p: number, runner: PartitionRunner, partitions: number, member: number) {
+  if (partitionOf(member, partitions) !== p) {
+    throw new RequestError(400, "wrong_partition", `member ${member} is in partition ${partitionOf(member, partitions)}, not ${p}`);
+  }
+  if (!runner.caughtUp) throw new RequestError(503, "not_ready", `partition ${p} is still replaying its log`);
+  // Changes produced before this request are stored first, so `seq` covers them: a feed
+  // resumed from it neither misses nor repeats a change. View and seq are read together.
+  await runner.published();
+  return memberView(runner.state, member, runner.tierSeq);
+}
+
 function answered(msg: ServiceMsg, err: unknown): void {
-  if (err instanceof RequestError) respondError(msg, err);
-  else respondError(msg, new RequestError(500, "internal", (err as Error).message));
+  respondError(msg, asRequestError(err));
+}
+
+export function asRequestError(err: unknown): RequestError {
+  return err instanceof RequestError ? err : new RequestError(500, "internal", (err as Error).message);
 }
 
 function deskOf(deps: ServiceDeps, p: number) {
@@ -166,21 +172,24 @@ function deskOf(deps: ServiceDeps, p: number) {
 
 function answerEligibility(msg: ServiceMsg, p: number, deps: ServiceDeps): void {
   try {
-    const req = parseEligibilityRequest(msg.data, p, deps.partitions);
-    const desk = deskOf(deps, p);
-    if (!req.batch) {
-      const e = desk.eligibility(req.benefit, req.members[0]);
-      msg.respond(JSON.stringify({ member: e.member, eligible: e.eligible, reason: e.reason, tier: e.tier, benefit: e.benefit, remaining: e.remaining }));
-      return;
-    }
-    const results = req.members.map((m) => {
-      const e = desk.eligibility(req.benefit, m);
-      return { member: m, eligible: e.eligible, reason: e.reason };
-    });
-    msg.respond(JSON.stringify({ results }));
+    msg.respond(JSON.stringify(eligibilityAnswer(deps, p, parseEligibilityRequest(msg.data, p, deps.partitions))));
   } catch (err) {
     answered(msg, err);
   }
+}
+
+/** What tierstream.elig.<p> answers to a parsed request; throws RequestError. */
+export function eligibilityAnswer(deps: ServiceDeps, p: number, req: EligibilityRequest) {
+  const desk = deskOf(deps, p);
+  if (!req.batch) {
+    const e = desk.eligibility(req.benefit, req.members[0]);
+    return { member: e.member, eligible: e.eligible, reason: e.reason, tier: e.tier, benefit: e.benefit, remaining: e.remaining };
+  }
+  const results = req.members.map((m) => {
+    const e = desk.eligibility(req.benefit, m);
+    return { member: m, eligible: e.eligible, reason: e.reason };
+  });
+  return { results };
 }
 
 async function answerClaim(msg: ServiceMsg, p: number, deps: ServiceDeps): Promise<void> {

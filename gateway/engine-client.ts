@@ -4,9 +4,11 @@
 
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { ClaimAnswer, Eligibility } from "../proto/benefit.ts";
+import { LANE_OP_ELIGIBILITY, LANE_OP_MEMBER } from "../proto/lane.ts";
 import { claimRequestSubject, eligibilityRequestSubject, memberRequestSubject } from "../proto/names.ts";
 import { partitionOf } from "../proto/partition.ts";
 import { ReplyError, ReplyInbox } from "../proto/reply-inbox.ts";
+import { EngineLanes } from "./engine-lanes.ts";
 
 export interface MemberView {
   member: number;
@@ -42,26 +44,35 @@ const decoder = new TextDecoder();
 export class EngineClient {
   /** Engine requests through one inbox, not nc.request's timer and mapping per request. */
   private readonly inbox: ReplyInbox;
+  /** Reads and eligibility checks batched per engine (null: every request to its partition's endpoint). */
+  readonly lanes: EngineLanes | null;
 
   constructor(
     nc: NatsConnection,
     readonly partitions: number,
     timeoutMs: number,
     private readonly ownerlessRetryMs = OWNERLESS_RETRY_MS_DEFAULT,
+    useLanes = true,
   ) {
     this.inbox = new ReplyInbox(nc, timeoutMs);
+    this.lanes = useLanes ? new EngineLanes(nc, partitions, this.inbox) : null;
+    this.lanes?.start();
   }
 
   close(): void {
+    this.lanes?.close();
     this.inbox.close();
   }
 
   memberView(member: number): Promise<MemberView> {
-    return this.request(memberRequestSubject(partitionOf(member, this.partitions)), { member }) as Promise<MemberView>;
+    const p = partitionOf(member, this.partitions);
+    return this.viaLane(p, LANE_OP_MEMBER, member, memberRequestSubject(p), { member }) as Promise<MemberView>;
   }
 
   eligibility(benefit: string, member: number): Promise<Eligibility> {
-    return this.request(eligibilityRequestSubject(partitionOf(member, this.partitions)), { benefit, member }) as Promise<Eligibility>;
+    const p = partitionOf(member, this.partitions);
+    const body = { benefit, member };
+    return this.viaLane(p, LANE_OP_ELIGIBILITY, body, eligibilityRequestSubject(p), body) as Promise<Eligibility>;
   }
 
   /** Eligibility of many members: one request per partition, all partitions in parallel. */
@@ -74,7 +85,10 @@ export class EngineClient {
       else byPartition.set(p, [m]);
     }
     const answers = await Promise.all(
-      [...byPartition].map(([p, ms]) => this.request(eligibilityRequestSubject(p), { benefit, members: ms }) as Promise<{ results: { member: number; eligible: boolean; reason: string }[] }>),
+      [...byPartition].map(([p, ms]) => {
+        const body = { benefit, members: ms };
+        return this.viaLane(p, LANE_OP_ELIGIBILITY, body, eligibilityRequestSubject(p), body) as Promise<{ results: { member: number; eligible: boolean; reason: string }[] }>;
+      }),
     );
     const byMember = new Map<number, { member: number; eligible: boolean; reason: string }>();
     for (const a of answers) for (const r of a.results) byMember.set(r.member, r);
@@ -88,6 +102,24 @@ export class EngineClient {
    */
   claim(benefit: string, member: number, key: string, keyFromClient: boolean): Promise<ClaimAnswer> {
     return this.request(claimRequestSubject(partitionOf(member, this.partitions)), { benefit, member, key, keyFromClient }) as Promise<ClaimAnswer>;
+  }
+
+  /**
+   * Through the engine lane when p's engine is known; a 503 there (moved, replaying, gone)
+   * goes to the partition's endpoint, which retries until an owner answers.
+   */
+  private async viaLane(p: number, op: string, laneBody: unknown, subject: string, body: unknown): Promise<unknown> {
+    const viaLane = this.lanes?.ask(p, op, laneBody);
+    if (viaLane) {
+      const [status, answer] = await viaLane;
+      if (status === 0) return answer;
+      if (status !== 503) {
+        const e = (answer as { error?: { code?: string; message?: string } } | null)?.error;
+        throw new EngineError(status, e?.code ?? "engine_error", e?.message ?? "engine error");
+      }
+      this.lanes!.fallbacks++;
+    }
+    return this.request(subject, body);
   }
 
   /** A JSON request to a partition endpoint; error answers become EngineError. */

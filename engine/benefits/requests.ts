@@ -36,9 +36,22 @@ function memberIn(v: unknown, p: number, partitions: number): number {
   return v;
 }
 
+export interface EligibilityRequest {
+  benefit: string;
+  members: number[];
+  /** Asked as {members: [...]}: answered as {results}. */
+  batch: boolean;
+}
+
 /** {benefit, member} or {benefit, members: [...]} — every member in partition p. */
-export function parseEligibilityRequest(data: Uint8Array, p: number, partitions: number): { benefit: string; members: number[]; batch: boolean } {
-  const body = parseBody(data);
+export function parseEligibilityRequest(data: Uint8Array, p: number, partitions: number): EligibilityRequest {
+  return eligibilityRequestOf(parseBody(data), p, partitions);
+}
+
+/** The same, from a body already parsed (the engine's request lane carries many in one message). */
+export function eligibilityRequestOf(parsed: unknown, p: number, partitions: number): EligibilityRequest {
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new RequestError(400, "bad_request", "body must be a JSON object");
+  const body = parsed as Record<string, unknown>;
   const benefit = benefitOf(body);
   if (Array.isArray(body.members)) {
     if (body.members.length > ELIGIBILITY_MEMBERS_MAX) throw new RequestError(400, "too_many_members", `at most ${ELIGIBILITY_MEMBERS_MAX} members per request`);

@@ -1,0 +1,177 @@
+// EngineLanes: which engine serves which partition, and the batching of member reads and
+// eligibility checks into one message per engine per event-loop turn (engine/request-lane.ts
+// has the why and the wire format).
+//
+// The directory is a hint, never trusted for correctness: an item sent to an engine that no
+// longer serves its partition comes back 503, and so does every item of a lane message that
+// fails; the caller then asks the partition's own endpoint, which the queue group routes to
+// whoever serves it now. Engines announce every change (LANE_CHANGED_SUBJECT), and the whole
+// directory is re-read every refreshMs, so a missed announcement heals.
+
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { isLaneEntry, LANE_CHANGED_SUBJECT, LANE_DIRECTORY_SUBJECT, LANE_ITEMS_MAX, type LaneEntry } from "../proto/lane.ts";
+import type { ReplyError, ReplyInbox } from "../proto/reply-inbox.ts";
+
+export type LaneAnswer = [status: number, answer: unknown];
+
+interface Item {
+  op: string;
+  partition: number;
+  body: unknown;
+  resolve: (a: LaneAnswer) => void;
+}
+
+const REFRESH_MS_DEFAULT = 2000;
+const DIRECTORY_WAIT_MS = 250;
+const decoder = new TextDecoder();
+
+export class EngineLanes {
+  /** Partition → the lane subject of the engine last known to serve it. */
+  private readonly laneOf: (string | undefined)[];
+  /** Lane subject → the partitions it announced. */
+  private readonly announced = new Map<string, readonly number[]>();
+  private readonly queued = new Map<string, Item[]>();
+  private flushScheduled = false;
+  private sub: Subscription | null = null;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private closed = false;
+  /** Lane messages sent (for tests and metrics: batching shows as items ≫ messages). */
+  messagesSent = 0;
+  itemsSent = 0;
+  /** Items answered 503 through a lane and asked again at their partition's endpoint. */
+  fallbacks = 0;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly partitions: number,
+    private readonly inbox: ReplyInbox,
+    private readonly refreshMs = REFRESH_MS_DEFAULT,
+  ) {
+    this.laneOf = new Array<string | undefined>(partitions).fill(undefined);
+  }
+
+  start(): void {
+    this.sub = this.nc.subscribe(LANE_CHANGED_SUBJECT, {
+      callback: (err, msg) => {
+        if (err) return;
+        const entry = parseEntry(msg.data);
+        if (entry) this.apply(entry);
+      },
+    });
+    void this.refresh();
+    this.timer = setInterval(() => void this.refresh(), this.refreshMs);
+    this.timer.unref();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.sub?.unsubscribe();
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Partitions some engine is known to serve. */
+  get known(): number {
+    return this.laneOf.reduce((n, l) => n + (l === undefined ? 0 : 1), 0);
+  }
+
+  /** The answer through p's engine's lane, or null when no engine is known to serve p. */
+  ask(partition: number, op: string, body: unknown): Promise<LaneAnswer> | null {
+    const lane = this.laneOf[partition];
+    if (lane === undefined || this.closed) return null;
+    return new Promise((resolve) => {
+      let q = this.queued.get(lane);
+      if (!q) this.queued.set(lane, (q = []));
+      q.push({ op, partition, body, resolve });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // Everything asked in this turn of the event loop (every HTTP request Bun parsed
+        // from the sockets that were readable) goes out together.
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    for (const [lane, items] of this.queued) {
+      for (let i = 0; i < items.length; i += LANE_ITEMS_MAX) this.send(lane, items.slice(i, i + LANE_ITEMS_MAX));
+    }
+    this.queued.clear();
+  }
+
+  private send(lane: string, items: Item[]): void {
+    this.messagesSent++;
+    this.itemsSent += items.length;
+    const payload = JSON.stringify(items.map((it) => [it.op, it.partition, it.body]));
+    this.inbox.send(
+      lane,
+      payload,
+      undefined,
+      (msg) => {
+        let answers: unknown;
+        try {
+          answers = JSON.parse(decoder.decode(msg.data));
+        } catch {
+          answers = null;
+        }
+        if (!Array.isArray(answers) || answers.length !== items.length) {
+          failAll(items, "lane_answer", "the engine's lane answer did not match the items sent");
+          return;
+        }
+        for (let i = 0; i < items.length; i++) {
+          const a = answers[i] as LaneAnswer;
+          items[i].resolve(Array.isArray(a) && typeof a[0] === "number" ? a : [503, { error: { code: "lane_answer", message: "malformed lane answer" } }]);
+        }
+      },
+      (err: ReplyError) => {
+        // Nobody listens on the lane any more (the engine is gone): forget it now.
+        if (err.code === "no_responders") this.apply({ engine: "", lane, partitions: [] });
+        failAll(items, "lane_failed", err.message);
+      },
+    );
+  }
+
+  /** Replaces what `entry.lane` serves. */
+  private apply(entry: LaneEntry): void {
+    const before = this.announced.get(entry.lane);
+    if (before) for (const p of before) if (this.laneOf[p] === entry.lane) this.laneOf[p] = undefined;
+    const mine = entry.partitions.filter((p) => p < this.partitions);
+    if (mine.length === 0) this.announced.delete(entry.lane);
+    else this.announced.set(entry.lane, mine);
+    for (const p of mine) this.laneOf[p] = entry.lane;
+  }
+
+  private async refresh(): Promise<void> {
+    if (this.closed || this.nc.isClosed()) return;
+    const seen: LaneEntry[] = [];
+    try {
+      const answers = await this.nc.requestMany(LANE_DIRECTORY_SUBJECT, "", { strategy: "timer", maxWait: DIRECTORY_WAIT_MS });
+      for await (const msg of answers) {
+        const entry = parseEntry(msg.data);
+        // Applied as it arrives: an announcement that follows it is then applied after it.
+        if (entry && !this.closed) {
+          seen.push(entry);
+          this.apply(entry);
+        }
+      }
+    } catch {
+      // no engine answered (none running yet), or NATS is reconnecting: try again next time
+    }
+    if (this.closed) return;
+    const live = new Set(seen.map((e) => e.lane));
+    for (const lane of [...this.announced.keys()]) if (!live.has(lane)) this.apply({ engine: "", lane, partitions: [] });
+  }
+}
+
+function parseEntry(data: Uint8Array): LaneEntry | null {
+  try {
+    const v: unknown = JSON.parse(decoder.decode(data));
+    return isLaneEntry(v) ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+function failAll(items: Item[], code: string, message: string): void {
+  for (const it of items) it.resolve([503, { error: { code, message } }]);
+}

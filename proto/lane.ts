@@ -1,0 +1,34 @@
+// The request lane between gateways and engines (engine/request-lane.ts has the why):
+// many member reads and eligibility checks for one engine's partitions in one message.
+// Outside the contract: the per-partition endpoints answer the same and stay the fallback.
+
+/** Every engine answers with its LaneEntry. */
+export const LANE_DIRECTORY_SUBJECT = "tierstream.lane.directory";
+/** Every engine publishes its LaneEntry here whenever the partitions it serves change. */
+export const LANE_CHANGED_SUBJECT = "tierstream.lane.changed";
+/** Items in one lane message at most. */
+export const LANE_ITEMS_MAX = 512;
+
+export const LANE_OP_MEMBER = "m";
+export const LANE_OP_ELIGIBILITY = "e";
+
+export interface LaneEntry {
+  engine: string;
+  /** The engine's own lane subject. */
+  lane: string;
+  /** Partitions whose endpoints are open there. */
+  partitions: number[];
+}
+
+export function isLaneEntry(v: unknown): v is LaneEntry {
+  const e = v as LaneEntry;
+  return (
+    typeof e === "object" &&
+    e !== null &&
+    typeof e.engine === "string" &&
+    typeof e.lane === "string" &&
+    e.lane.length > 0 &&
+    Array.isArray(e.partitions) &&
+    e.partitions.every((p) => Number.isInteger(p) && p >= 0)
+  );
+}
