@@ -73,7 +73,7 @@ describe("the engine request lane", () => {
     expect(messages).toBeLessThanOrEqual(4);
     for (let i = 0; i < MEMBERS.length; i++) {
       expect(views[i]).toEqual(await memberViaService(c.nc, MEMBERS[i]));
-      expect(eligs[i]).toEqual((await eligibilityViaNats(c.nc, "lane-b", MEMBERS[i])).body);
+      expect(eligs[i] as unknown).toEqual((await eligibilityViaNats(c.nc, "lane-b", MEMBERS[i])).body);
     }
     // Both reasons occur, so the comparison covers more than one answer shape.
     expect(new Set(eligs.map((e) => e.reason))).toEqual(new Set(["ok", "tier_too_low"]));
@@ -83,7 +83,7 @@ describe("the engine request lane", () => {
     const asked = [...MEMBERS].reverse().concat(MEMBERS[0]);
     const results = await engines.eligibilityOfMany("lane-b", asked);
     expect(results.map((r) => r.member)).toEqual(asked);
-    for (const r of results) expect(r.reason).toBe((await eligibilityViaNats(c.nc, "lane-b", r.member)).body.reason);
+    for (const r of results) expect(r.reason as unknown).toBe((await eligibilityViaNats(c.nc, "lane-b", r.member)).body.reason);
   });
 
   test("bad items are answered with their own error and spoil nothing else", async () => {
