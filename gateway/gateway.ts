@@ -58,7 +58,7 @@ export class Gateway {
         port: options.port,
         hostname: options.hostname ?? "127.0.0.1",
         fetch(req, srv) {
-          if (new URL(req.url).pathname === "/v1/feed") return hub.upgrade(req, srv);
+          if (pathOf(req.url) === "/v1/feed") return hub.upgrade(req, srv);
           return app.fetch(req);
         },
         websocket: hub.websocket,
@@ -81,4 +81,19 @@ export class Gateway {
     await this.nc.drain().catch(() => {});
     this.log.info("stopped");
   }
+}
+
+/** The path of an absolute request URL, without building a URL object per request. */
+export function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start < 0) return "/";
+  let end = url.length;
+  for (let i = start; i < url.length; i++) {
+    const ch = url.charCodeAt(i);
+    if (ch === 63 /* ? */ || ch === 35 /* # */) {
+      end = i;
+      break;
+    }
+  }
+  return url.slice(start, end);
 }

@@ -1,29 +1,39 @@
 // MemberCache: a short-lived LRU of member views, so a hot member read a thousand times a
 // second costs one engine request per TTL. A tier change the gateway sees drops the entry.
+// It keeps the view's JSON text: a hit is answered without serialising anything.
 
 import { LRUCache } from "lru-cache";
 import type { MemberView } from "./engine-client.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 
 export class MemberCache {
-  private readonly lru: LRUCache<number, MemberView>;
+  private readonly lru: LRUCache<number, string>;
+  // Bound once: prom-client hashes a label object on every inc() otherwise.
+  private readonly hits: { inc(): void };
+  private readonly misses: { inc(): void };
 
   constructor(
     entriesMax: number,
     ttlMs: number,
-    private readonly metrics: GatewayMetrics,
+    metrics: GatewayMetrics,
   ) {
-    this.lru = new LRUCache<number, MemberView>({ max: entriesMax, ttl: ttlMs, ttlAutopurge: false });
+    this.lru = new LRUCache<number, string>({ max: entriesMax, ttl: ttlMs, ttlAutopurge: false });
+    this.hits = metrics.memberCache.labels({ result: "hit" });
+    this.misses = metrics.memberCache.labels({ result: "miss" });
   }
 
-  get(member: number): MemberView | undefined {
+  /** The cached view's JSON text. */
+  get(member: number): string | undefined {
     const v = this.lru.get(member);
-    this.metrics.memberCache.inc({ result: v ? "hit" : "miss" });
+    (v === undefined ? this.misses : this.hits).inc();
     return v;
   }
 
-  set(member: number, view: MemberView): void {
-    this.lru.set(member, view);
+  /** Caches a view; returns its JSON text. */
+  set(member: number, view: MemberView): string {
+    const json = JSON.stringify(view);
+    this.lru.set(member, json);
+    return json;
   }
 
   delete(member: number): void {

@@ -2,6 +2,7 @@
 // credentials and scopes, member reads and the cache, order ingestion (JSON, msgpack, all or
 // nothing, Idempotency-Key), stats, health and metrics.
 
+import { pathOf } from "../gateway/gateway.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -452,5 +453,16 @@ describe("gateway HTTP API", () => {
     const member = await get("/v1/members/123456789", KEYS.read);
     expect(member.status).toBe(503);
     expect(((await member.json()) as { error: { code: string } }).error.code).toBe("unavailable");
+  });
+});
+
+describe("pathOf", () => {
+  test("is the path of an absolute URL, without query or fragment", () => {
+    expect(pathOf("http://127.0.0.1:8080/v1/feed?token=a/b")).toBe("/v1/feed");
+    expect(pathOf("http://h/v1/feed#x")).toBe("/v1/feed");
+    expect(pathOf("http://h:1/v1/members/7")).toBe("/v1/members/7");
+    expect(pathOf("http://h")).toBe("/");
+    expect(pathOf("http://h/v1/feedback")).not.toBe("/v1/feed");
+    for (const u of ["http://a.b:9/x/y?q=1", "https://x/%20/?", "http://x/"]) expect(pathOf(u)).toBe(new URL(u).pathname);
   });
 });

@@ -24,16 +24,16 @@ export function parseMemberId(raw: string | undefined): number {
 }
 
 export function memberHandler(deps: Pick<HttpDeps, "cache" | "engines">, auth: Authenticator): RouteHandler {
-  const inFlight = new Map<number, Promise<MemberView>>();
+  const inFlight = new Map<number, Promise<string>>();
 
-  const fetchView = (member: number): Promise<MemberView> => {
+  /** The view's JSON text, from the engine; cached. */
+  const fetchView = (member: number): Promise<string> => {
     let pending = inFlight.get(member);
     if (pending === undefined) {
       pending = deps.engines.memberView(member).then(
-        (view) => {
+        (view: MemberView) => {
           inFlight.delete(member);
-          deps.cache.set(member, view);
-          return view;
+          return deps.cache.set(member, view);
         },
         (err: unknown) => {
           inFlight.delete(member);
@@ -45,12 +45,12 @@ export function memberHandler(deps: Pick<HttpDeps, "cache" | "engines">, auth: A
     return pending;
   };
 
-  const answer = (view: MemberView): Response => new Response(JSON.stringify(view), { headers: VIEW_HEADERS });
+  const answer = (json: string): Response => new Response(json, { headers: VIEW_HEADERS });
 
   const read = (principal: Principal, member: number): Response | Promise<Response> => {
     authorize(principal, "read", member);
     const cached = deps.cache.get(member);
-    return cached ? answer(cached) : fetchView(member).then(answer);
+    return cached !== undefined ? answer(cached) : fetchView(member).then(answer);
   };
 
   return (c) => {
