@@ -15,6 +15,7 @@ import {
   SERVICE_NAME,
 } from "../proto/names.ts";
 import type { Benefits } from "./benefits/benefits.ts";
+import type { ClaimRequest } from "./benefits/claim-desk.ts";
 import { type EligibilityRequest, parseClaimRequest, parseEligibilityRequest } from "./benefits/requests.ts";
 import { TIERS } from "../proto/types.ts";
 import { partitionOf } from "../proto/partition.ts";
@@ -194,10 +195,13 @@ export function eligibilityAnswer(deps: ServiceDeps, p: number, req: Eligibility
 
 async function answerClaim(msg: ServiceMsg, p: number, deps: ServiceDeps): Promise<void> {
   try {
-    const req = parseClaimRequest(msg.data, p, deps.partitions);
-    const answer = await deskOf(deps, p).claim(req);
-    msg.respond(JSON.stringify(answer));
+    msg.respond(JSON.stringify(await claimAnswer(deps, p, parseClaimRequest(msg.data, p, deps.partitions))));
   } catch (err) {
     answered(msg, err);
   }
+}
+
+/** What tierstream.claim.<p> answers to a parsed request; throws RequestError. */
+export function claimAnswer(deps: ServiceDeps, p: number, req: ClaimRequest) {
+  return deskOf(deps, p).claim(req);
 }

@@ -1,6 +1,9 @@
 // The request lane: many member reads and eligibility checks, for any of this engine's
 // partitions, in one NATS message each way.
 //
+// Claims ride it too: their records are published together and their PubAcks come back
+// together, so a storm costs a few socket writes per batch instead of two per claim.
+//
 // Why: one request per member costs two NATS messages, a services-library dispatch and a
 // reply inbox match per read; at tens of thousands a second those messages cost nats-server
 // more CPU than the engine spends answering (measured: nats-server 53 % of a core at 20 k
@@ -13,19 +16,23 @@
 //
 //   LANE_DIRECTORY_SUBJECT  every engine answers {engine, lane, partitions}
 //   LANE_CHANGED_SUBJECT    every engine publishes the same whenever its served set changes
-//   <lane>                  [[op, partition, body], …] → [[status, answer], …] (JSON)
-//                           op "m": body = member id; op "e": body = an elig request body.
+//   <lane>                  [[op, partition, body], …] → replies [[index, status, answer], …]
+//                           (JSON), as many as it takes to answer every item once
+//                           op "m": body = member id; op "e": an elig request body;
+//                           op "c": a claim request body (the reply waits for every claim
+//                           of the message to be stored).
 //                           status 0: answer is the endpoint's answer; else the error status
 //                           and answer {error: {code, message}}.
 
-import { createInbox, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { eligibilityRequestOf } from "./benefits/requests.ts";
-import { LANE_CHANGED_SUBJECT, LANE_DIRECTORY_SUBJECT, LANE_ITEMS_MAX, LANE_OP_ELIGIBILITY, LANE_OP_MEMBER, type LaneEntry } from "../proto/lane.ts";
+import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { claimRequestOf, eligibilityRequestOf } from "./benefits/requests.ts";
+import { LANE_CHANGED_SUBJECT, LANE_DIRECTORY_SUBJECT, LANE_ITEMS_MAX, LANE_OP_CLAIM, LANE_OP_ELIGIBILITY, LANE_OP_MEMBER, type LaneEntry } from "../proto/lane.ts";
 import { MEMBER_MAX } from "../proto/types.ts";
-import { asRequestError, eligibilityAnswer, memberAnswer, type ServiceDeps } from "./member-service.ts";
+import { asRequestError, claimAnswer, eligibilityAnswer, memberAnswer, type ServiceDeps } from "./member-service.ts";
 import { RequestError } from "./request-error.ts";
 
 type Answer = [status: number, answer: unknown];
+const decoder = new TextDecoder();
 
 export class RequestLane {
   /** A subject of this engine alone (engine names need not be subject-safe). */
@@ -43,8 +50,7 @@ export class RequestLane {
     this.subs.push(
       this.nc.subscribe(this.subject, {
         callback: (err, msg) => {
-          if (err || !msg.reply) return;
-          void this.answer(msg.data).then((answers) => msg.respond(JSON.stringify(answers)));
+          if (!err && msg.reply) this.answer(msg);
         },
       }),
       this.nc.subscribe(LANE_DIRECTORY_SUBJECT, {
@@ -86,18 +92,36 @@ export class RequestLane {
     }
   }
 
-  /** Every item answered, in order; one bad item never spoils the others. */
-  private async answer(data: Uint8Array): Promise<Answer[]> {
+  /**
+   * Every item is answered as soon as it is decided: answers that are ready together go out
+   * together, as [[index, status, answer], …], one reply per turn of the event loop. A slow
+   * item (a claim waiting for an allotment) never holds back the others. One bad item never
+   * spoils the others; a message that is not a list of items is answered [[-1, 400, …]].
+   */
+  private answer(msg: Msg): void {
     let items: unknown;
     try {
-      items = JSON.parse(new TextDecoder().decode(data));
+      items = JSON.parse(decoder.decode(msg.data));
     } catch {
       items = null;
     }
-    if (!Array.isArray(items) || items.length > LANE_ITEMS_MAX) {
-      return [[400, { error: { code: "bad_request", message: `a lane message is a JSON array of ≤ ${LANE_ITEMS_MAX} [op, partition, body] items` } }]];
+    if (!Array.isArray(items) || items.length === 0 || items.length > LANE_ITEMS_MAX) {
+      const message = `a lane message is a JSON array of 1–${LANE_ITEMS_MAX} [op, partition, body] items`;
+      msg.respond(JSON.stringify([[-1, 400, { error: { code: "bad_request", message } }]]));
+      return;
     }
-    return Promise.all(items.map((item) => this.answerItem(item)));
+    let ready: unknown[][] = [];
+    const flush = () => {
+      const out = ready;
+      ready = [];
+      msg.respond(JSON.stringify(out));
+    };
+    items.forEach((item, i) => {
+      void this.answerItem(item).then(([status, answer]) => {
+        if (ready.length === 0) setImmediate(flush);
+        ready.push([i, status, answer]);
+      });
+    });
   }
 
   private async answerItem(item: unknown): Promise<Answer> {
@@ -115,6 +139,7 @@ export class RequestLane {
         return [0, await memberAnswer(p, runner, this.deps.partitions, body)];
       }
       if (op === LANE_OP_ELIGIBILITY) return [0, eligibilityAnswer(this.deps, p, eligibilityRequestOf(body, p, this.deps.partitions))];
+      if (op === LANE_OP_CLAIM) return [0, await claimAnswer(this.deps, p, claimRequestOf(body, p, this.deps.partitions))];
       throw new RequestError(400, "bad_request", `unknown lane op ${JSON.stringify(op)}`);
     } catch (err) {
       const e = asRequestError(err);

@@ -4,7 +4,7 @@
 
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { ClaimAnswer, Eligibility } from "../proto/benefit.ts";
-import { LANE_OP_ELIGIBILITY, LANE_OP_MEMBER } from "../proto/lane.ts";
+import { LANE_OP_CLAIM, LANE_OP_ELIGIBILITY, LANE_OP_MEMBER } from "../proto/lane.ts";
 import { claimRequestSubject, eligibilityRequestSubject, memberRequestSubject } from "../proto/names.ts";
 import { partitionOf } from "../proto/partition.ts";
 import { ReplyError, ReplyInbox } from "../proto/reply-inbox.ts";
@@ -101,7 +101,9 @@ export class EngineClient {
    * it has seen with the stored answer.
    */
   claim(benefit: string, member: number, key: string, keyFromClient: boolean): Promise<ClaimAnswer> {
-    return this.request(claimRequestSubject(partitionOf(member, this.partitions)), { benefit, member, key, keyFromClient }) as Promise<ClaimAnswer>;
+    const p = partitionOf(member, this.partitions);
+    const body = { benefit, member, key, keyFromClient };
+    return this.viaLane(p, LANE_OP_CLAIM, body, claimRequestSubject(p), body) as Promise<ClaimAnswer>;
   }
 
   /**

@@ -103,7 +103,9 @@ export class EngineLanes {
     this.messagesSent++;
     this.itemsSent += items.length;
     const payload = JSON.stringify(items.map((it) => [it.op, it.partition, it.body]));
-    this.inbox.send(
+    let left = items.length;
+    const answered = new Uint8Array(items.length);
+    this.inbox.sendMany(
       lane,
       payload,
       undefined,
@@ -114,19 +116,25 @@ export class EngineLanes {
         } catch {
           answers = null;
         }
-        if (!Array.isArray(answers) || answers.length !== items.length) {
-          failAll(items, "lane_answer", "the engine's lane answer did not match the items sent");
-          return;
+        if (!Array.isArray(answers)) answers = [[-1, 503, { error: { code: "lane_answer", message: "the engine's lane answer is not a list" } }]];
+        for (const a of answers as unknown[]) {
+          const [i, status, answer] = Array.isArray(a) ? (a as [number, number, unknown]) : [-1, 503, null];
+          if (i === -1 || !(i >= 0 && i < items.length) || typeof status !== "number") {
+            // Not an answer to any one item: every item still waiting is asked again elsewhere.
+            for (let k = 0; k < items.length; k++) if (answered[k] === 0) items[k].resolve([503, { error: { code: "lane_answer", message: "the engine could not answer the lane message" } }]);
+            return true;
+          }
+          if (answered[i] === 1) continue;
+          answered[i] = 1;
+          left--;
+          items[i].resolve([status, answer]);
         }
-        for (let i = 0; i < items.length; i++) {
-          const a = answers[i] as LaneAnswer;
-          items[i].resolve(Array.isArray(a) && typeof a[0] === "number" ? a : [503, { error: { code: "lane_answer", message: "malformed lane answer" } }]);
-        }
+        return left === 0;
       },
       (err: ReplyError) => {
         // Nobody listens on the lane any more (the engine is gone): forget it now.
         if (err.code === "no_responders") this.apply({ engine: "", lane, partitions: [] });
-        failAll(items, "lane_failed", err.message);
+        for (let k = 0; k < items.length; k++) if (answered[k] === 0) items[k].resolve([503, { error: { code: "lane_failed", message: err.message } }]);
       },
     );
   }
@@ -172,6 +180,3 @@ function parseEntry(data: Uint8Array): LaneEntry | null {
   }
 }
 
-function failAll(items: Item[], code: string, message: string): void {
-  for (const it of items) it.resolve([503, { error: { code, message } }]);
-}

@@ -11,6 +11,7 @@ export const LANE_ITEMS_MAX = 512;
 
 export const LANE_OP_MEMBER = "m";
 export const LANE_OP_ELIGIBILITY = "e";
+export const LANE_OP_CLAIM = "c";
 
 export interface LaneEntry {
   engine: string;

@@ -21,7 +21,8 @@ export class ReplyError extends Error {
 
 interface Waiting {
   sentAtMs: number;
-  onReply: (msg: Msg) => void;
+  /** Returns false while more replies to the same message are to come (see sendMany). */
+  onReply: (msg: Msg) => boolean | void;
   onFail: (err: ReplyError) => void;
 }
 
@@ -51,12 +52,14 @@ export class ReplyInbox {
     this.sub = nc.subscribe(`${this.prefix}.*`, {
       callback: (err, msg) => {
         if (err) return;
-        const w = this.take(Number(msg.subject.slice(this.prefix.length + 1)));
+        const id = Number(msg.subject.slice(this.prefix.length + 1));
+        const w = this.waiting.get(id);
         if (!w) return; // replied after its timeout: the caller has moved on
         if (msg.headers?.hasError && msg.headers.code === 503 && msg.data.length === 0) {
+          this.take(id);
           w.onFail(new ReplyError("no_responders", "no responders"));
-        } else {
-          w.onReply(msg);
+        } else if (w.onReply(msg) !== false) {
+          this.take(id);
         }
       },
     });
@@ -70,13 +73,28 @@ export class ReplyInbox {
   }
 
   send(subject: string, data: string | Uint8Array, headers: MsgHdrs | undefined, onReply: (msg: Msg) => void, onFail: (err: ReplyError) => void): void {
+    this.sendMany(subject, data, headers, (msg) => {
+      onReply(msg);
+      return true;
+    }, onFail);
+  }
+
+  /**
+   * A message answered by several replies: it waits until onReply returns true (or its time
+   * runs out, counted from the send: then onFail, and later replies are dropped).
+   */
+  sendMany(subject: string, data: string | Uint8Array, headers: MsgHdrs | undefined, onReply: (msg: Msg) => boolean, onFail: (err: ReplyError) => void): void {
     const id = this.nextId++;
     this.waiting.set(id, { sentAtMs: this.now(), onReply, onFail });
+    this.publish(subject, data, headers, id);
+  }
+
+  private publish(subject: string, data: string | Uint8Array, headers: MsgHdrs | undefined, id: number): void {
     try {
       this.nc.publish(subject, data, { reply: `${this.prefix}.${id}`, headers });
     } catch (err) {
-      this.take(id);
-      onFail(new ReplyError("closed", (err as Error).message)); // connection closed or draining
+      const w = this.take(id);
+      w?.onFail(new ReplyError("closed", (err as Error).message)); // connection closed or draining
     }
   }
 

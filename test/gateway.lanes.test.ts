@@ -3,11 +3,12 @@
 // a bad item must spoil nothing else, and a partition that moves must still be answered.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createInbox } from "@nats-io/transport-node";
 import type { Engine } from "../engine/engine.ts";
 import { EngineClient, EngineError } from "../gateway/engine-client.ts";
 import { LANE_CHANGED_SUBJECT, LANE_DIRECTORY_SUBJECT, type LaneEntry } from "../proto/lane.ts";
 import { partitionOf } from "../proto/partition.ts";
-import { eligibilityViaNats, openBenefit, putBenefit, untilEngineSees } from "./harness/benefits.ts";
+import { claimViaNats, eligibilityViaNats, openBenefit, putBenefit, untilEngineSees } from "./harness/benefits.ts";
 import { type Client, client, eventually, memberViaService, publishOrders, startEngine } from "./harness/engine.ts";
 import { useNatsServer } from "./harness/nats.ts";
 
@@ -19,6 +20,33 @@ const odds = evens.map((p) => p + 1);
 async function directory(c: Client): Promise<LaneEntry[]> {
   const out: LaneEntry[] = [];
   for await (const m of await c.nc.requestMany(LANE_DIRECTORY_SUBJECT, "", { strategy: "timer", maxWait: 300 })) out.push(m.json());
+  return out;
+}
+
+/** Items sent straight to a lane; its replies gathered until `count` items are answered, as [status, answer] in item order. */
+async function askLane(c: Client, lane: string, items: unknown[], count: number): Promise<[number, any][]> {
+  const inbox = createInbox();
+  const out: [number, any][] = new Array(count);
+  let seen = 0;
+  const done = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`lane answered ${seen} of ${count} items`)), 5000);
+    c.nc.subscribe(inbox, {
+      callback: (_err, msg) => {
+        for (const [i, status, answer] of msg.json<[number, number, unknown][]>()) {
+          expect(out[i]).toBeUndefined(); // each item is answered once
+          out[i] = [status, answer];
+          seen++;
+        }
+        if (seen === count) {
+          clearTimeout(timer);
+          resolve();
+        }
+      },
+    });
+  });
+  await c.nc.flush();
+  c.nc.publish(lane, JSON.stringify(items), { reply: inbox });
+  await done;
   return out;
 }
 
@@ -86,6 +114,21 @@ describe("the engine request lane", () => {
     for (const r of results) expect(r.reason as unknown).toBe((await eligibilityViaNats(c.nc, "lane-b", r.member)).body.reason);
   });
 
+  test("a claim through the lane is stored once: the partition endpoint gives the same answer to the same key", async () => {
+    await putBenefit(c.nc, openBenefit("lane-claim", { inventory: 10 }));
+    await untilEngineSees(c.nc, "lane-claim");
+    const viaLane = await Promise.all(MEMBERS.slice(0, 20).map((m) => engines.claim("lane-claim", m, `k-${m}`, true).catch((e: EngineError) => e.status)));
+    expect(viaLane.filter((a) => typeof a === "object" && a.won).length).toBe(10);
+    expect(viaLane.filter((a) => a === 410).length).toBe(10);
+    for (let i = 0; i < 20; i++) {
+      const again = await claimViaNats(c.nc, "lane-claim", MEMBERS[i], `k-${MEMBERS[i]}`);
+      const first = viaLane[i];
+      if (typeof first === "number") expect(again.status).toBe(first);
+      // The stored answer; `remaining` is read now, so it is the only field that moves.
+      else expect({ ...again.body, remaining: null }).toEqual({ ...(first as unknown as Record<string, unknown>), remaining: null });
+    }
+  });
+
   test("bad items are answered with their own error and spoil nothing else", async () => {
     const lane = (await directory(c)).find((e) => e.engine === "even")!.lane;
     const good = MEMBERS.find((m) => partitionOf(m, P) % 2 === 0)!;
@@ -98,7 +141,7 @@ describe("the engine request lane", () => {
       ["e", partitionOf(good, P), { benefit: "lane-b", member: foreign }], // wrong partition
       "nonsense",
     ];
-    const reply = (await c.nc.request(lane, JSON.stringify(items), { timeout: 5000 })).json<[number, any][]>();
+    const reply = await askLane(c, lane, items, items.length);
     expect(reply.map((r) => [r[0], r[0] === 0 ? null : r[1].error.code])).toEqual([
       [0, null],
       [503, "not_owner"],
@@ -108,8 +151,8 @@ describe("the engine request lane", () => {
       [400, "bad_request"],
     ]);
     expect(reply[0][1]).toEqual(await memberViaService(c.nc, good));
-    const garbage = (await c.nc.request(lane, "not json", { timeout: 5000 })).json<[number, any][]>();
-    expect(garbage).toEqual([[400, { error: { code: "bad_request", message: expect.any(String) } }]]);
+    const garbage = (await c.nc.request(lane, "not json", { timeout: 5000 })).json<[number, number, any][]>();
+    expect(garbage).toEqual([[-1, 400, { error: { code: "bad_request", message: expect.any(String) } }]]);
   });
 
   test("an error answer through the lane is the endpoint's error", async () => {

@@ -62,7 +62,13 @@ export function eligibilityRequestOf(parsed: unknown, p: number, partitions: num
 
 /** {benefit, member, key, keyFromClient?} */
 export function parseClaimRequest(data: Uint8Array, p: number, partitions: number): ClaimRequest {
-  const body = parseBody(data);
+  return claimRequestOf(parseBody(data), p, partitions);
+}
+
+/** The same, from a body already parsed (the engine's request lane). */
+export function claimRequestOf(parsed: unknown, p: number, partitions: number): ClaimRequest {
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new RequestError(400, "bad_request", "body must be a JSON object");
+  const body = parsed as Record<string, unknown>;
   const benefit = benefitOf(body);
   const member = memberIn(body.member, p, partitions);
   const key = body.key;

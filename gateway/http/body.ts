@@ -8,6 +8,15 @@ export async function readBody(req: Request, bytesMax: number): Promise<Uint8Arr
   const declared = Number(req.headers.get("content-length") ?? "");
   if (declared > bytesMax) throw tooLarge();
   if (req.body === null) return new Uint8Array(0);
+  if (req.headers.has("content-length")) {
+    // A declared length within the limit: Bun reads exactly that many bytes natively, without
+    // a JS ReadableStream per request (a quarter of the gateway's CPU in a claim storm).
+    try {
+      return await req.bytes();
+    } catch (err) {
+      throw new HttpError(400, "body_unreadable", `the body could not be read (${(err as Error)?.message ?? String(err)})`);
+    }
+  }
   const chunks: Uint8Array[] = [];
   let total = 0;
   const reader = req.body.getReader();
