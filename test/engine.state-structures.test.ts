@@ -30,6 +30,32 @@ describe("DedupHorizon", () => {
   });
 });
 
+describe("DedupHorizon, more", () => {
+  test("equals a Map model while entries move to a new index, across a renumbering of positions", () => {
+    const rnd = mulberry32(9);
+    const horizonMs = 400;
+    const dedup = new DedupHorizon(horizonMs, 4);
+    // Positions near 2^32: the horizon renumbers them in the middle of the run.
+    dedup.skipPositionsForTest(0xfffffffe - 5000);
+    const model = new Map<string, number>();
+    let now = 0;
+    for (let op = 0; op < 60_000; op++) {
+      now += intBetween(rnd, 0, 1);
+      const hi = intBetween(rnd, 0, 800);
+      const lo = intBetween(rnd, 0, 2);
+      dedup.expire(now);
+      for (const [k, at] of model) if (now - at >= horizonMs) model.delete(k);
+      const key = `${hi}:${lo}`;
+      expect(dedup.has(hi, lo)).toBe(model.has(key));
+      const added = dedup.addIfAbsent(hi, lo, now);
+      expect(added).toBe(!model.has(key));
+      if (added) model.set(key, now);
+    }
+    expect(dedup.size).toBe(model.size);
+    expect(new Set([...dedup.entries()].map(([hi, lo]) => `${hi}:${lo}`))).toEqual(new Set(model.keys()));
+  });
+});
+
 describe("LeaseSet", () => {
   test("equals a Map model through renew, delete, expire and growth", () => {
     const rnd = mulberry32(7);
