@@ -21,7 +21,7 @@ export class GatewayBenefits {
     const { benefits, pools } = await openBenefitBuckets(nc, replicas);
     const catalog = new BenefitCatalog(benefits, warn);
     const tally = new ClaimTally(js, jsm);
-    await Promise.all([catalog.start(), tally.start()]);
+    await Promise.all([catalog.start(), tally.start({ info() {}, warn })]);
     return new GatewayBenefits(benefits, pools, catalog, tally);
   }
 

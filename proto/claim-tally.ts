@@ -2,17 +2,25 @@
 // an ordered consumer (nothing durable on the server). Engines use it for `remaining` and a
 // fast `sold_out`; gateways for GET /v1/benefits and the benefit_closed push. It trails the
 // stream by the delivery time; claims themselves never rely on it to stay within inventory.
+// It reads through an OrderedPull (ordered-pull.ts): every engine and gateway reads every
+// record during a storm, and nats.js's consumer parses each message's reply subject and
+// headers into objects the tally never looks at.
 
-import type { ConsumerMessages, JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { parseClaimRecord } from "./claim-record.ts";
 import { CLAIMS_ALL_FILTER, STREAM_CLAIMS } from "./names.ts";
+import { connectionOf, OrderedPull, type PullLogger } from "./ordered-pull.ts";
+
+/** Claim records pulled ahead of the tally, at most (a record is ~150 bytes). */
+const READ_AHEAD_BYTES = 1024 * 1024;
+const quiet: PullLogger = { info() {}, warn() {} };
 
 export type TallyListener = (benefit: string, claimed: number) => void;
 
 export class ClaimTally {
   private readonly won = new Map<string, number>();
   private readonly listeners: TallyListener[] = [];
-  private messages: ConsumerMessages | null = null;
+  private pull: OrderedPull | null = null;
   private stopped = false;
   lastSeq = 0;
 
@@ -22,15 +30,27 @@ export class ClaimTally {
   ) {}
 
   /** Resolves once every record stored before the call is counted. */
-  async start(): Promise<void> {
+  async start(log: PullLogger = quiet): Promise<void> {
     const lastAtStart = (await this.jsm.streams.info(STREAM_CLAIMS)).state.last_seq;
-    const consumer = await this.js.consumers.get(STREAM_CLAIMS, { filter_subjects: CLAIMS_ALL_FILTER });
-    this.messages = await consumer.consume({ max_messages: 4096 });
+    const pull = new OrderedPull({
+      nc: connectionOf(this.js),
+      jsm: this.jsm,
+      apiPrefix: this.js.apiPrefix,
+      stream: STREAM_CLAIMS,
+      filter: CLAIMS_ALL_FILTER,
+      maxBytes: READ_AHEAD_BYTES,
+      log,
+      label: "claim tally",
+    });
+    this.pull = pull;
+    const info = await pull.start(1);
     let caughtUp!: () => void;
     const initial = new Promise<void>((resolve) => (caughtUp = resolve));
-    if (lastAtStart === 0) caughtUp();
+    // Nothing to read (an empty stream, or one whose last records were removed): counted already.
+    if (lastAtStart === 0 || info.num_pending === 0) caughtUp();
     void (async () => {
-      for await (const m of this.messages!) {
+      for await (const m of pull) {
+        if (this.stopped) break;
         this.lastSeq = m.seq;
         const r = parseClaimRecord(m.data);
         if (r !== null && r.outcome === "won") {
@@ -38,8 +58,7 @@ export class ClaimTally {
           this.won.set(r.benefit, n);
           for (const l of this.listeners) l(r.benefit, n);
         }
-        if (m.seq >= lastAtStart) caughtUp();
-        if (this.stopped) break;
+        if (m.seq >= lastAtStart || m.pending === 0) caughtUp();
       }
     })();
     await initial;
@@ -47,7 +66,7 @@ export class ClaimTally {
 
   stop(): void {
     this.stopped = true;
-    void this.messages?.close();
+    void this.pull?.close();
   }
 
   claimed(benefit: string): number {

@@ -44,7 +44,7 @@ export class Benefits {
     const buckets = await openBenefitBuckets(deps.nc, deps.replicas);
     const catalog = new BenefitCatalog(buckets.benefits, (m) => deps.log.warn(m));
     const tally = new ClaimTally(deps.js, deps.jsm);
-    await Promise.all([catalog.start(), tally.start()]);
+    await Promise.all([catalog.start(), tally.start(deps.log)]);
     const benefits = new Benefits(deps, catalog, tally, new InventoryPool(buckets.pools));
     benefits.releaseSub = deps.nc.subscribe(POOL_RELEASE_SUBJECT, {
       callback: (err, msg) => {
