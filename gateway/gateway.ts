@@ -39,6 +39,7 @@ export class Gateway {
       const jsm = await jetstreamManager(nc);
       const metrics = new GatewayMetrics();
       const engines = new EngineClient(nc, options.partitions, options.requestTimeoutMs, options.ownerlessRetryMs);
+      if (engines.lanes) metrics.observeLanes(engines.lanes);
       const benefits = await GatewayBenefits.start(nc, js, jsm, (m) => log.warn(m), options.replicas);
       const cache = new MemberCache(options.memberCacheEntriesMax, options.memberCacheTtlMs, metrics);
       const hub = new FeedHub({ options, nc, js, jsm, engines, benefits, metrics, log, onTierChange: (member) => cache.delete(member) });

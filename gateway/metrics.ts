@@ -1,6 +1,7 @@
 // Gateway metrics, in one prom-client registry per gateway (tests run several in a process).
 
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { EngineLanes } from "./engine-lanes.ts";
 
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -50,4 +51,36 @@ export class GatewayMetrics {
     help: "orders accepted by POST /v1/orders",
     registers: [this.registry],
   });
+
+  /** The request lanes' counts, read at each scrape (gateway/engine-lanes.ts). */
+  observeLanes(lanes: EngineLanes): void {
+    new Counter({
+      name: "tierstream_engine_lane_messages_total",
+      help: "messages sent on engine request lanes (each carries many reads, checks or claims)",
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(lanes.messagesSent);
+      },
+    });
+    new Counter({
+      name: "tierstream_engine_lane_items_total",
+      help: "engine requests by how they went: sent on a lane, or asked again at the partition endpoint after a 503 there",
+      labelNames: ["outcome"] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc({ outcome: "sent" }, lanes.itemsSent);
+        this.inc({ outcome: "fallback" }, lanes.fallbacks);
+      },
+    });
+    new Gauge({
+      name: "tierstream_engine_lane_partitions_known",
+      help: "partitions whose serving engine the gateway knows (the rest go to the partition endpoints)",
+      registers: [this.registry],
+      collect() {
+        this.set(lanes.known);
+      },
+    });
+  }
 }

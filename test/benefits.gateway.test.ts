@@ -129,12 +129,26 @@ describe("flash benefits through the gateway", () => {
     expect(other.status).toBe(403);
     const members = [5001, ...Array.from({ length: 999 }, (_, i) => 6000 + i)];
     expect(new Set(members.map((m) => partitionOf(m, 64))).size).toBe(64);
+    const laneFigures = async () =>
+      Object.fromEntries(
+        [...(await (await fetch(`${gateway.url}/metrics`)).text()).matchAll(/^(tierstream_engine_lane_\w+?)(?:\{outcome="(\w+)"\})? (\d+)$/gm)].map((m) => [
+          m[2] ? `${m[1]}:${m[2]}` : m[1],
+          Number(m[3]),
+        ]),
+      );
+    await eventually(async () => (await laneFigures()).tierstream_engine_lane_partitions_known === 64, "the gateway to know the engine's lane");
+    const before = await laneFigures();
     const batch = (await (await call("POST", "/v1/eligibility", KEYS.read, { benefit: "many", members })).json()) as {
       results: { member: number; eligible: boolean; reason: string }[];
     };
     expect(batch.results.length).toBe(1000);
     expect(batch.results[0]).toEqual({ member: 5001, eligible: true, reason: "ok" });
     expect(batch.results.slice(1).every((r, i) => r.member === 6000 + i && r.reason === "tier_too_low")).toBe(true);
+    // The 64 partitions' checks went out together on the engine's request lane, and /metrics says so.
+    const after = await laneFigures();
+    expect(after["tierstream_engine_lane_items_total:sent"] - before["tierstream_engine_lane_items_total:sent"]).toBe(64);
+    expect(after.tierstream_engine_lane_messages_total - before.tierstream_engine_lane_messages_total).toBe(1);
+    expect(after["tierstream_engine_lane_items_total:fallback"]).toBe(0);
     const tooMany = await call("POST", "/v1/eligibility", KEYS.read, { benefit: "many", members: [...members, 1] });
     expect(tooMany.status).toBe(400);
     expect(await errorCode(tooMany)).toBe("too_many_members");
