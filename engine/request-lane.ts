@@ -107,14 +107,14 @@ export class RequestLane {
     }
     if (!Array.isArray(items) || items.length === 0 || items.length > LANE_ITEMS_MAX) {
       const message = `a lane message is a JSON array of 1–${LANE_ITEMS_MAX} [op, partition, body] items`;
-      msg.respond(JSON.stringify([[-1, 400, { error: { code: "bad_request", message } }]]));
+      respond(msg, JSON.stringify([[-1, 400, { error: { code: "bad_request", message } }]]));
       return;
     }
     let ready: unknown[][] = [];
     const flush = () => {
       const out = ready;
       ready = [];
-      msg.respond(JSON.stringify(out));
+      respond(msg, JSON.stringify(out));
     };
     items.forEach((item, i) => {
       void this.answerItem(item).then(([status, answer]) => {
@@ -145,5 +145,14 @@ export class RequestLane {
       const e = asRequestError(err);
       return [e.status, { error: { code: e.code, message: e.message } }];
     }
+  }
+}
+
+/** A reply that cannot go out (the engine is closing its connection) is the gateway's to time out. */
+function respond(msg: Msg, data: string): void {
+  try {
+    msg.respond(data);
+  } catch {
+    // closed or draining: the gateway asks the partition's endpoint once its wait runs out
   }
 }
