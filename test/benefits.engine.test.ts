@@ -12,6 +12,7 @@ import { partitionOf } from "../proto/partition.ts";
 import { type ClaimRecord, encodeClaimRecord, parseClaimRecord } from "../proto/claim-record.ts";
 import { CLAIMS_ALL_FILTER, claimsSubject, STREAM_CLAIMS } from "../proto/names.ts";
 import { readSubject } from "../proto/read-subject.ts";
+import { ClaimTally } from "../proto/claim-tally.ts";
 import { claimViaNats, eligibilityViaNats, openBenefit, putBenefit, untilEngineSees } from "./harness/benefits.ts";
 import { type Client, client, publishOrders, startEngine } from "./harness/engine.ts";
 import { useNatsServer } from "./harness/nats.ts";
@@ -168,4 +169,19 @@ describe("flash benefits at the engine", () => {
     expect(again.status).toBe(200);
     expect((await claimViaNats(c.nc, "restart", 900, "r2")).status).toBe(409);
   });
+
+  test("the claim tally counts what CLAIMS holds, even when the stream's last record is gone", async () => {
+    const won = (member: number): ClaimRecord => ({ benefit: "tally", member, key: `t-${member}`, outcome: "won", attempt: 1, tier: "bronze", at: Date.now() });
+    for (const m of [880_001, 880_002, 880_003]) await c.js.publish(claimsSubject(partitionOf(m, 64), m), encodeClaimRecord(won(m)));
+    const jsm = await jetstreamManager(c.nc);
+    const last = (await jsm.streams.info(STREAM_CLAIMS)).state.last_seq;
+    // The newest record removed (an operator's delete, a limit): a tally must not wait for it.
+    expect(await jsm.streams.deleteMessage(STREAM_CLAIMS, last)).toBe(true);
+    const tally = new ClaimTally(c.js, jsm);
+    const started = await Promise.race([tally.start().then(() => true), Bun.sleep(5000).then(() => false)]);
+    tally.stop();
+    expect(started).toBe(true);
+    expect(tally.claimed("tally")).toBe(2);
+  });
 });
+
