@@ -42,6 +42,7 @@ export interface PullLogger {
 export interface PulledMessage {
   /** Stream sequence. */
   seq: number;
+  subject: string;
   /** When JetStream stored it (ns since the epoch). */
   timestampNanos: number;
   /** Messages left on the consumer's filter after this one, as the server counted at delivery. */
@@ -256,7 +257,7 @@ export class OrderedPull implements AsyncIterable<PulledMessage> {
     this.lastQueuedSeq = meta.sseq;
     // The server's count of a message's bytes: subject + reply + headers + payload.
     const size = messageSize(msg, subject, reply);
-    this.queue.push({ seq: meta.sseq, timestampNanos: meta.ts, pending: meta.pending, data: msg.data });
+    this.queue.push({ seq: meta.sseq, subject, timestampNanos: meta.ts, pending: meta.pending, data: msg.data });
     this.queueSizes.push(size);
     this.buffered += size;
     const open = this.open;

@@ -12,9 +12,9 @@ import { partitionOf } from "../proto/partition.ts";
 import { type ClaimRecord, encodeClaimRecord, parseClaimRecord } from "../proto/claim-record.ts";
 import { CLAIMS_ALL_FILTER, claimsSubject, STREAM_CLAIMS } from "../proto/names.ts";
 import { readSubject } from "../proto/read-subject.ts";
-import { ClaimTally } from "../proto/claim-tally.ts";
+import { ClaimTally, TALLY_SUBJECT } from "../proto/claim-tally.ts";
 import { claimViaNats, eligibilityViaNats, openBenefit, putBenefit, untilEngineSees } from "./harness/benefits.ts";
-import { type Client, client, publishOrders, startEngine } from "./harness/engine.ts";
+import { type Client, client, eventually, publishOrders, startEngine } from "./harness/engine.ts";
 import { useNatsServer } from "./harness/nats.ts";
 
 const T = Date.now() - 60_000;
@@ -182,6 +182,29 @@ describe("flash benefits at the engine", () => {
     tally.stop();
     expect(started).toBe(true);
     expect(tally.claimed("tally")).toBe(2);
+  });
+
+  test("the claim tally follows the owners' announcements: the larger count per partition wins, garbage is ignored", async () => {
+    const tally = new ClaimTally(c.js, await jetstreamManager(c.nc));
+    await tally.start();
+    const announce = (body: string) => c.nc.publish(TALLY_SUBJECT, body);
+    announce(JSON.stringify({ won: { 5: { ann: 3 } } }));
+    announce(JSON.stringify({ won: { 5: { ann: 2 } } })); // older, or a late second owner: not lower
+    announce(JSON.stringify({ won: { 6: { ann: 1, other: 4 } } }));
+    announce("not json");
+    announce(JSON.stringify({ won: { "-1": { ann: 9 } } }));
+    announce(JSON.stringify({ won: { 7: { ann: -5 } } }));
+    await eventually(() => tally.malformed === 3, "three malformed announcements counted");
+    expect(tally.claimed("ann")).toBe(4);
+    expect(tally.claimed("other")).toBe(4);
+
+    // And claims made after it started reach it through the engine's announcements alone.
+    await putBenefit(c.nc, openBenefit("announced", { inventory: 50 }));
+    await untilEngineSees(c.nc, "announced");
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => claimViaNats(c.nc, "announced", 990_000 + i, `a-${i}`)));
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    await eventually(() => tally.claimed("announced") === 30, "30 wins announced");
+    tally.stop();
   });
 });
 

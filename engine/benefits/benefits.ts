@@ -1,10 +1,12 @@
 // Benefits: the engine's side of flash benefits — the catalog (BENEFITS KV), the claim tally
-// (CLAIMS), the inventory pool (BENEFIT_POOLS) and a ClaimDesk per owned partition.
+// (CLAIMS, then the owners' announcements), the inventory pool (BENEFIT_POOLS) and a ClaimDesk
+// per owned partition. Every TALLY_ANNOUNCE_MS the engine announces the won counts of its
+// partitions that moved, in one message (proto/claim-tally.ts has why).
 
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { BenefitCatalog, openBenefitBuckets } from "../../proto/benefit-catalog.ts";
-import { ClaimTally } from "../../proto/claim-tally.ts";
+import { ClaimTally, encodeAnnouncement, TALLY_ANNOUNCE_MS, TALLY_SUBJECT } from "../../proto/claim-tally.ts";
 import { POOL_RELEASE_SUBJECT, STREAM_CLAIMS } from "../../proto/names.ts";
 import type { AckedPublisher } from "../acked-publisher.ts";
 import type { Logger } from "../log.ts";
@@ -31,6 +33,7 @@ export interface BenefitsDeps {
 export class Benefits {
   readonly desks = new Map<number, ClaimDesk>();
   private releaseSub: Subscription | null = null;
+  private announcer: ReturnType<typeof setInterval> | null = null;
   private readonly lastReleaseAt = new Map<string, number>();
 
   private constructor(
@@ -56,7 +59,24 @@ export class Benefits {
       },
     });
     await deps.nc.flush();
+    benefits.announcer = setInterval(() => benefits.announce(), TALLY_ANNOUNCE_MS);
     return benefits;
+  }
+
+  /** The won counts of every owned partition that moved, in one message on TALLY_SUBJECT. */
+  private announce(): void {
+    if (this.deps.nc.isClosed()) return;
+    let won: Record<string, Record<string, number>> | null = null;
+    for (const [p, desk] of this.desks) {
+      const moved = desk.book.takeMoved();
+      if (moved !== null) (won ??= {})[p] = moved;
+    }
+    if (won === null) return;
+    try {
+      this.deps.nc.publish(TALLY_SUBJECT, encodeAnnouncement({ won }));
+    } catch {
+      // draining: the counts are in CLAIMS for whoever starts next
+    }
   }
 
   /** Starts serving partition p: its claims are read back from CLAIMS first. */
@@ -91,6 +111,8 @@ export class Benefits {
   }
 
   stop(): void {
+    if (this.announcer) clearInterval(this.announcer);
+    this.announce(); // the last counts, before the connection drains
     this.releaseSub?.unsubscribe();
     this.catalog.stop();
     this.tally.stop();

@@ -27,6 +27,8 @@ export class ClaimBook {
   private readonly wonPerBenefit = new Map<string, number>();
   /** Last CLAIMS sequence of claims.<p>.<member>: the expected last subject sequence of its next record. */
   private readonly lastSubjectSeq = new Map<number, number>();
+  /** Benefits whose won count moved since the last takeMoved(). */
+  private readonly moved = new Set<string>();
   records = 0;
 
   constructor(readonly partition: number) {}
@@ -44,6 +46,7 @@ export class ClaimBook {
     if (r.outcome === "won") {
       c.wins++;
       this.wonPerBenefit.set(r.benefit, (this.wonPerBenefit.get(r.benefit) ?? 0) + 1);
+      this.moved.add(r.benefit);
     }
     this.members.set(k, c);
   }
@@ -58,6 +61,15 @@ export class ClaimBook {
 
   won(benefit: string): number {
     return this.wonPerBenefit.get(benefit) ?? 0;
+  }
+
+  /** The won counts that moved since the last call (what the partition announces), or null. */
+  takeMoved(): Record<string, number> | null {
+    if (this.moved.size === 0) return null;
+    const out: Record<string, number> = {};
+    for (const b of this.moved) out[b] = this.won(b);
+    this.moved.clear();
+    return out;
   }
 
   lastSeqOf(member: number): number {
