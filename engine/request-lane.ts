@@ -1,8 +1,5 @@
-// The request lane: many member reads and eligibility checks, for any of this engine's
-// partitions, in one NATS message each way.
-//
-// Claims ride it too: their records are published together and their PubAcks come back
-// together, so a storm costs a few socket writes per batch instead of two per claim.
+// The request lane: many member reads, eligibility checks and claims, for any of this
+// engine's partitions, in one NATS message to the engine (README "Request lane").
 //
 // Why: one request per member costs two NATS messages, a services-library dispatch and a
 // reply inbox match per read; at tens of thousands a second those messages cost nats-server
@@ -10,7 +7,7 @@
 // eligibility checks/s). A gateway that knows which engine serves a partition gathers what
 // its HTTP handlers asked in one event-loop turn into one message to that engine.
 //
-// The per-partition endpoints (tierstream.member.<p>, tierstream.elig.<p>) stay the contract
+// The per-partition endpoints (tierstream.member.<p>, .elig.<p>, .claim.<p>) stay the contract
 // and the fallback: an item for a partition not served here is answered 503 `not_owner`, and
 // the gateway asks the partition's endpoint instead (which retries through a hand-off).
 //
@@ -19,8 +16,8 @@
 //   <lane>                  [[op, partition, body], …] → replies [[index, status, answer], …]
 //                           (JSON), as many as it takes to answer every item once
 //                           op "m": body = member id; op "e": an elig request body;
-//                           op "c": a claim request body (the reply waits for every claim
-//                           of the message to be stored).
+//                           op "c": a claim request body (answered once its record is
+//                           stored, in whichever reply is next).
 //                           status 0: answer is the endpoint's answer; else the error status
 //                           and answer {error: {code, message}}.
 
@@ -36,7 +33,7 @@ const decoder = new TextDecoder();
 
 export class RequestLane {
   /** A subject of this engine alone (engine names need not be subject-safe). */
-  readonly subject = `${createInbox("tierstream.lane")}`;
+  readonly subject = createInbox("tierstream.lane");
   private readonly subs: Subscription[] = [];
   /** Partitions whose endpoints are open here: what the lane answers for. */
   private readonly served = new Set<number>();

@@ -1,6 +1,6 @@
-// EngineLanes: which engine serves which partition, and the batching of member reads and
-// eligibility checks into one message per engine per event-loop turn (engine/request-lane.ts
-// has the why and the wire format).
+// EngineLanes: which engine serves which partition, and the batching of member reads,
+// eligibility checks and claims into one message per engine per event-loop turn
+// (engine/request-lane.ts has the why and the wire format).
 //
 // The directory is a hint, never trusted for correctness: an item sent to an engine that no
 // longer serves its partition comes back 503, and so does every item of a lane message that
