@@ -8,6 +8,8 @@ import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { ReplyInbox } from "../proto/reply-inbox.ts";
 
 const SWEEP_INTERVAL_MS = 250;
+/** PubAcks handled in one go at most (ms): the runners' TimeSlice bounds applying the same way. */
+const ACK_SLICE_MS = 2;
 const decoder = new TextDecoder();
 
 export class AckedPublisher {
@@ -24,7 +26,7 @@ export class AckedPublisher {
     ackTimeoutMs = 5000,
     now: () => number = Date.now,
   ) {
-    this.inbox = new ReplyInbox(nc, ackTimeoutMs, { sweepIntervalMs: SWEEP_INTERVAL_MS, now, onSettled: () => this.settled() });
+    this.inbox = new ReplyInbox(nc, ackTimeoutMs, { sweepIntervalMs: SWEEP_INTERVAL_MS, now, onSettled: () => this.settled(), sliceMs: ACK_SLICE_MS });
   }
 
   get inFlight(): number {
