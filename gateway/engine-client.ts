@@ -44,7 +44,7 @@ const decoder = new TextDecoder();
 export class EngineClient {
   /** Engine requests through one inbox, not nc.request's timer and mapping per request. */
   private readonly inbox: ReplyInbox;
-  /** Reads and eligibility checks batched per engine (null: every request to its partition's endpoint). */
+  /** Reads, eligibility checks and claims batched per engine (null: every request to its partition's endpoint). */
   readonly lanes: EngineLanes | null;
 
   constructor(
@@ -75,7 +75,7 @@ export class EngineClient {
     return this.viaLane(p, LANE_OP_ELIGIBILITY, body, eligibilityRequestSubject(p), body) as Promise<Eligibility>;
   }
 
-  /** Eligibility of many members: one request per partition, all partitions in parallel. */
+  /** Eligibility of many members: one item per partition, all in parallel (one lane message per engine). */
   async eligibilityOfMany(benefit: string, members: readonly number[]): Promise<{ member: number; eligible: boolean; reason: string }[]> {
     const byPartition = new Map<number, number[]>();
     for (const m of members) {

@@ -1,5 +1,5 @@
 // The request lane between gateways and engines (engine/request-lane.ts has the why):
-// many member reads and eligibility checks for one engine's partitions in one message.
+// many member reads, eligibility checks and claims for one engine's partitions in one message.
 // Outside the contract: the per-partition endpoints answer the same and stay the fallback.
 
 /** Every engine answers with its LaneEntry. */
