@@ -1,6 +1,7 @@
-// Requests from a gateway to the engines over the `tierstream` micro service.
-// A partition whose owner is momentarily missing (no responders, not_ready) is retried
-// briefly; every other error is passed on as it came.
+// Requests from a gateway to the engines: batched on the serving engine's request lane when
+// the gateway knows it (engine-lanes.ts), else to the `tierstream` micro service's partition
+// endpoint. A partition whose owner is momentarily missing (no responders, not_ready) is
+// retried briefly; every other error is passed on as it came.
 
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { ClaimAnswer, Eligibility } from "../proto/benefit.ts";
