@@ -36,6 +36,8 @@ export class Allotment {
   private reserved = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private exhaustedAt = Number.NEGATIVE_INFINITY;
+  /** Pool reads that found nothing for this partition, counted (see reserve). */
+  private emptyReads = 0;
 
   constructor(private readonly deps: AllotmentDeps) {}
 
@@ -49,17 +51,24 @@ export class Allotment {
       this.reserved++;
       return Promise.resolve(true);
     }
+    const emptyReadsBefore = this.emptyReads;
     return this.serially(async () => {
       const { pool, benefit, partition, partitions } = this.deps;
       const inventory = b.inventory ?? 0;
       const want = (left: number) => Math.min(CHUNK_MAX, Math.floor(left / (2 * partitions)));
+      const now = this.deps.now ?? Date.now;
       if (this.grant === null) this.grant = await pool.grantOf(benefit, partition);
       if (this.take()) return true;
       if (this.deps.soldOut(b)) return false;
+      // Claims queue here one behind another at the end of a drop. A pool read that found
+      // nothing after this claim arrived answers it as well as its own read would.
+      if (this.emptyReads > emptyReadsBefore && now() - this.exhaustedAt < EXHAUSTED_MEMORY_MS) return false;
       this.grant = await pool.take(benefit, partition, inventory, want);
       if (this.take()) return true;
-      const now = this.deps.now ?? Date.now;
-      if (now() - this.exhaustedAt < EXHAUSTED_MEMORY_MS) return false;
+      if (now() - this.exhaustedAt < EXHAUSTED_MEMORY_MS) {
+        this.emptyReads++;
+        return false;
+      }
       for (const waitMs of RELEASE_WAITS_MS) {
         this.deps.requestRelease();
         await Bun.sleep(waitMs);
@@ -69,6 +78,7 @@ export class Allotment {
         if (this.take()) return true;
       }
       this.exhaustedAt = now();
+      this.emptyReads++;
       return false;
     });
   }
