@@ -8,7 +8,7 @@
 
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { INTEREST_RESYNC_SUBJECT, interestSubject } from "../proto/names.ts";
-import { MEMBER_MAX } from "../proto/types.ts";
+import { isMemberId } from "../proto/types.ts";
 import type { Logger } from "./log.ts";
 import type { ScoreFeed } from "./score-feed.ts";
 
@@ -23,7 +23,6 @@ export interface InterestMessage {
   drop?: number[];
 }
 
-const isMember = (m: unknown): m is number => typeof m === "number" && Number.isInteger(m) && m >= 1 && m <= MEMBER_MAX;
 
 const RESYNC_COALESCE_MS = 10;
 
@@ -107,8 +106,8 @@ export class Interest {
       return;
     }
     const until = this.now() + leaseMs;
-    for (const m of msg.members) if (isMember(m)) feed.leases.renew(m, until);
-    if (Array.isArray(msg.drop)) for (const m of msg.drop) if (isMember(m)) feed.leases.delete(m);
+    for (const m of msg.members) if (isMemberId(m)) feed.leases.renew(m, until);
+    if (Array.isArray(msg.drop)) for (const m of msg.drop) if (isMemberId(m)) feed.leases.delete(m);
   }
 
   private reject(why: string): void {

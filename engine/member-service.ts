@@ -16,10 +16,9 @@ import {
 } from "../proto/names.ts";
 import type { Benefits } from "./benefits/benefits.ts";
 import type { ClaimRequest } from "./benefits/claim-desk.ts";
-import { type EligibilityRequest, parseClaimRequest, parseEligibilityRequest } from "./benefits/requests.ts";
+import { type EligibilityRequest, memberIdOf, parseClaimRequest, parseEligibilityRequest } from "./benefits/requests.ts";
 import { TIERS } from "../proto/types.ts";
 import { partitionOf } from "../proto/partition.ts";
-import { MEMBER_MAX } from "../proto/types.ts";
 import type { EngineCounters } from "./counters.ts";
 import { RequestError } from "./request-error.ts";
 import { memberView } from "./member-view.ts";
@@ -42,10 +41,7 @@ export function parseMemberRequest(data: Uint8Array): number {
   } catch {
     throw new RequestError(400, "bad_request", 'body must be JSON {"member": id}');
   }
-  if (typeof member !== "number" || !Number.isInteger(member) || member < 1 || member > MEMBER_MAX) {
-    throw new RequestError(400, "bad_member", "member must be an integer 1 … 2^53−1");
-  }
-  return member;
+  return memberIdOf(member);
 }
 
 export interface ServiceDeps {

@@ -22,9 +22,8 @@
 //                           and answer {error: {code, message}}.
 
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { claimRequestOf, eligibilityRequestOf } from "./benefits/requests.ts";
+import { claimRequestOf, eligibilityRequestOf, memberIdOf } from "./benefits/requests.ts";
 import { LANE_CHANGED_SUBJECT, LANE_DIRECTORY_SUBJECT, LANE_ITEMS_MAX, LANE_OP_CLAIM, LANE_OP_ELIGIBILITY, LANE_OP_MEMBER, type LaneEntry } from "../proto/lane.ts";
-import { MEMBER_MAX } from "../proto/types.ts";
 import { asRequestError, claimAnswer, eligibilityAnswer, memberAnswer, type ServiceDeps } from "./member-service.ts";
 import { RequestError } from "./request-error.ts";
 
@@ -130,10 +129,7 @@ export class RequestLane {
       const runner = this.deps.runners.get(p);
       if (!this.served.has(p) || !runner) throw new RequestError(503, "not_owner", `partition ${p} is not served by ${this.deps.engineId}`);
       if (op === LANE_OP_MEMBER) {
-        if (typeof body !== "number" || !Number.isInteger(body) || body < 1 || body > MEMBER_MAX) {
-          throw new RequestError(400, "bad_member", "member must be an integer 1 … 2^53−1");
-        }
-        return [0, await memberAnswer(p, runner, this.deps.partitions, body)];
+        return [0, await memberAnswer(p, runner, this.deps.partitions, memberIdOf(body))];
       }
       if (op === LANE_OP_ELIGIBILITY) return [0, eligibilityAnswer(this.deps, p, eligibilityRequestOf(body, p, this.deps.partitions))];
       if (op === LANE_OP_CLAIM) return [0, await claimAnswer(this.deps, p, claimRequestOf(body, p, this.deps.partitions))];

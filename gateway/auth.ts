@@ -3,7 +3,7 @@
 // a credential that is a configured key is a key, anything else must be a valid member token.
 
 import { verify } from "hono/jwt";
-import { MEMBER_MAX } from "../proto/types.ts";
+import { isMemberId } from "../proto/types.ts";
 import type { Scope } from "./config.ts";
 
 export type Principal = { kind: "member"; member: number } | { kind: "key"; scopes: ReadonlySet<Scope> };
@@ -44,7 +44,7 @@ export async function authenticate(
     throw new AuthError(401, "unauthorized", "invalid or expired credential");
   }
   const member = Number(payload.sub);
-  if (typeof payload.exp !== "number" || !Number.isInteger(member) || member < 1 || member > MEMBER_MAX) {
+  if (typeof payload.exp !== "number" || !isMemberId(member)) {
     throw new AuthError(401, "unauthorized", "invalid or expired credential");
   }
   return { kind: "member", member };

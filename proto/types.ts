@@ -11,6 +11,8 @@ export type OrderKind = (typeof ORDER_KINDS)[number];
 
 /** Largest member id: ids are integers 1 … 2^53−1. */
 export const MEMBER_MAX = Number.MAX_SAFE_INTEGER;
+/** Whether v is a member id: an integer 1 … 2^53−1. */
+export const isMemberId = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= MEMBER_MAX;
 /** Order ids are at most 64 bytes of UTF-8. */
 export const ORDER_ID_BYTES_MAX = 64;
 /**

@@ -6,7 +6,7 @@ import { BadInputError } from "./errors.ts";
 import {
   AMOUNT_CENTS_MAX,
   DEFAULT_LINES,
-  MEMBER_MAX,
+  isMemberId,
   ORDER_ID_BYTES_MAX,
   type Order,
   type OrderEvent,
@@ -58,7 +58,7 @@ export function validateOrder(value: unknown, lines: readonly string[] = DEFAULT
   if (!v.id.isWellFormed()) return bad("bad_id", "id must be valid Unicode (no lone surrogates)");
   const idBytes = utf8.encode(v.id).length;
   if (idBytes > ORDER_ID_BYTES_MAX) return bad("bad_id", `id is ${idBytes} bytes; at most ${ORDER_ID_BYTES_MAX}`);
-  if (typeof v.member !== "number" || !Number.isInteger(v.member) || v.member < 1 || v.member > MEMBER_MAX) {
+  if (!isMemberId(v.member)) {
     return bad("bad_member", "member must be an integer 1 … 2^53−1");
   }
   if (typeof v.line !== "string" || !lines.includes(v.line)) {

@@ -2,7 +2,7 @@
 
 import { BENEFIT_ID_PATTERN } from "../../proto/benefit.ts";
 import { partitionOf } from "../../proto/partition.ts";
-import { MEMBER_MAX } from "../../proto/types.ts";
+import { isMemberId } from "../../proto/types.ts";
 import { RequestError } from "../request-error.ts";
 import type { ClaimRequest } from "./claim-desk.ts";
 
@@ -11,7 +11,12 @@ export const ELIGIBILITY_MEMBERS_MAX = 1000;
 export const IDEMPOTENCY_KEY_LENGTH_MAX = 200;
 const decoder = new TextDecoder();
 
-const isMember = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= MEMBER_MAX;
+
+/** v as a member id, or 400 bad_member. */
+export function memberIdOf(v: unknown): number {
+  if (!isMemberId(v)) throw new RequestError(400, "bad_member", "member must be an integer 1 … 2^53−1");
+  return v;
+}
 
 function parseBody(data: Uint8Array): Record<string, unknown> {
   try {
@@ -30,10 +35,10 @@ function benefitOf(body: Record<string, unknown>): string {
 }
 
 function memberIn(v: unknown, p: number, partitions: number): number {
-  if (!isMember(v)) throw new RequestError(400, "bad_member", "member must be an integer 1 … 2^53−1");
-  const owner = partitionOf(v, partitions);
-  if (owner !== p) throw new RequestError(400, "wrong_partition", `member ${v} is in partition ${owner}, not ${p}`);
-  return v;
+  const member = memberIdOf(v);
+  const owner = partitionOf(member, partitions);
+  if (owner !== p) throw new RequestError(400, "wrong_partition", `member ${member} is in partition ${owner}, not ${p}`);
+  return member;
 }
 
 export interface EligibilityRequest {

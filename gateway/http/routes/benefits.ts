@@ -12,7 +12,7 @@
 import { authorize } from "../../auth.ts";
 import { BENEFIT_ID_PATTERN, type Benefit, parseBenefit } from "../../../proto/benefit.ts";
 import { seedPool } from "../../../proto/benefit-pool.ts";
-import { MEMBER_MAX } from "../../../proto/types.ts";
+import { isMemberId } from "../../../proto/types.ts";
 import type { Authenticator } from "../authenticator.ts";
 import { readBody } from "../body.ts";
 import type { HttpDeps } from "../deps.ts";
@@ -43,7 +43,6 @@ async function jsonBody(req: Request, bytesMax: number): Promise<unknown> {
   }
 }
 
-const isMember = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= MEMBER_MAX;
 
 async function readDefinition(deps: BenefitDeps, id: string): Promise<{ benefit: Benefit | null; exists: boolean }> {
   const e = await deps.benefits.kv.get(id);
@@ -97,7 +96,7 @@ export function claimHandler(deps: BenefitDeps, auth: Authenticator): RouteHandl
     const { key, fromClient } = idempotencyKeyOf(c.req.header("idempotency-key"));
     const body = await jsonBody(c.req.raw, SMALL_BODY_BYTES_MAX);
     const member = (body as { member?: unknown } | null)?.member;
-    if (!isMember(member)) throw new HttpError(400, "bad_member", 'body must be {"member": id} with an integer id 1 … 2^53−1');
+    if (!isMemberId(member)) throw new HttpError(400, "bad_member", 'body must be {"member": id} with an integer id 1 … 2^53−1');
     const answer = await deps.engines.claim(id, member, key, fromClient);
     return jsonResponse(answer.won ? 201 : 200, answer);
   };
@@ -123,7 +122,7 @@ export function eligibilityBatchHandler(deps: BenefitDeps, auth: Authenticator):
     const members = body.members;
     if (!Array.isArray(members) || members.length === 0) throw new HttpError(400, "bad_members", "members must be a non-empty array of member ids");
     if (members.length > ELIGIBILITY_BATCH_MAX) throw new HttpError(400, "too_many_members", `at most ${ELIGIBILITY_BATCH_MAX} members per request`);
-    const bad = members.findIndex((m) => !isMember(m));
+    const bad = members.findIndex((m) => !isMemberId(m));
     if (bad >= 0) throw new HttpError(400, "bad_member", `members[${bad}] is not an integer 1 … 2^53−1`);
     return jsonResponse(200, { results: await deps.engines.eligibilityOfMany(benefit, members as number[]) });
   };
