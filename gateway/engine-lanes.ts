@@ -151,14 +151,14 @@ export class EngineLanes {
 
   private async refresh(): Promise<void> {
     if (this.closed || this.nc.isClosed()) return;
-    const seen: LaneEntry[] = [];
+    const live = new Set<string>();
     try {
       const answers = await this.nc.requestMany(LANE_DIRECTORY_SUBJECT, "", { strategy: "timer", maxWait: DIRECTORY_WAIT_MS });
       for await (const msg of answers) {
         const entry = parseEntry(msg.data);
         // Applied as it arrives: an announcement that follows it is then applied after it.
         if (entry && !this.closed) {
-          seen.push(entry);
+          live.add(entry.lane);
           this.apply(entry);
         }
       }
@@ -166,7 +166,6 @@ export class EngineLanes {
       // no engine answered (none running yet), or NATS is reconnecting: try again next time
     }
     if (this.closed) return;
-    const live = new Set(seen.map((e) => e.lane));
     for (const lane of [...this.announced.keys()]) if (!live.has(lane)) this.apply({ engine: "", lane, partitions: [] });
   }
 }

@@ -21,9 +21,10 @@ export class ReplyError extends Error {
 
 interface Waiting {
   sentAtMs: number;
-  /** Returns false while more replies to the same message are to come (see sendMany). */
+  /** With `many` (sendMany): returns true once the last reply has come. */
   onReply: (msg: Msg) => boolean | void;
   onFail: (err: ReplyError) => void;
+  many: boolean;
 }
 
 export interface ReplyInboxOptions {
@@ -82,7 +83,10 @@ export class ReplyInbox {
     if (msg.headers?.hasError && msg.headers.code === 503 && msg.data.length === 0) {
       this.take(id);
       w.onFail(new ReplyError("no_responders", "no responders"));
-    } else if (w.onReply(msg) !== false) {
+    } else if (!w.many) {
+      this.take(id);
+      w.onReply(msg);
+    } else if (w.onReply(msg) === true) {
       this.take(id);
     }
   }
@@ -123,10 +127,9 @@ export class ReplyInbox {
   }
 
   send(subject: string, data: string | Uint8Array, headers: MsgHdrs | undefined, onReply: (msg: Msg) => void, onFail: (err: ReplyError) => void): void {
-    this.sendMany(subject, data, headers, (msg) => {
-      onReply(msg);
-      return true;
-    }, onFail);
+    const id = this.nextId++;
+    this.waiting.set(id, { sentAtMs: this.now(), onReply, onFail, many: false });
+    this.publish(subject, data, headers, id);
   }
 
   /**
@@ -135,7 +138,7 @@ export class ReplyInbox {
    */
   sendMany(subject: string, data: string | Uint8Array, headers: MsgHdrs | undefined, onReply: (msg: Msg) => boolean, onFail: (err: ReplyError) => void): void {
     const id = this.nextId++;
-    this.waiting.set(id, { sentAtMs: this.now(), onReply, onFail });
+    this.waiting.set(id, { sentAtMs: this.now(), onReply, onFail, many: true });
     this.publish(subject, data, headers, id);
   }
 
