@@ -6,6 +6,7 @@
 import { Kvm, type KV, type KvWatchEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { QueuedIterator } from "@nats-io/nats-core";
+import { openRacing } from "./create-race.ts";
 import { type Benefit, parseBenefit } from "./benefit.ts";
 import { BUCKET_BENEFIT_POOLS, BUCKET_BENEFITS } from "./names.ts";
 
@@ -18,8 +19,8 @@ export interface BenefitBuckets {
 export async function openBenefitBuckets(nc: NatsConnection, replicas = 1): Promise<BenefitBuckets> {
   const kvm = new Kvm(nc);
   const [benefits, pools] = await Promise.all([
-    kvm.create(BUCKET_BENEFITS, { history: 5, replicas, storage: "file" }),
-    kvm.create(BUCKET_BENEFIT_POOLS, { history: 1, replicas, storage: "file" }),
+    openRacing(() => kvm.create(BUCKET_BENEFITS, { history: 5, replicas, storage: "file" })),
+    openRacing(() => kvm.create(BUCKET_BENEFIT_POOLS, { history: 1, replicas, storage: "file" })),
   ]);
   return { benefits, pools };
 }

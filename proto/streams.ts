@@ -2,6 +2,7 @@
 // Any process (engine, gateway, producer, test) may call it; creating is idempotent.
 
 import type { JetStreamManager, StreamConfig } from "@nats-io/jetstream";
+import { isCreatedConcurrently } from "./create-race.ts";
 import { STREAM_CLAIMS, STREAM_ORDERS, STREAM_ORDERS_DLQ, STREAM_TIER_EVENTS } from "./names.ts";
 
 const SECOND_NS = 1_000_000_000;
@@ -48,7 +49,7 @@ export async function ensureStreams(jsm: JetStreamManager, opts: StreamOptions =
         await jsm.streams.add(config);
       } catch (addErr) {
         // Another process created it between our look and our add.
-        if (!/already in use|exists/i.test(String((addErr as Error).message))) throw addErr;
+        if (!isCreatedConcurrently(addErr)) throw addErr;
       }
     }
   }

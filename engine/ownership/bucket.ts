@@ -2,6 +2,7 @@
 
 import { type JetStreamClient, StorageType } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
+import { openRacing } from "../../proto/create-race.ts";
 import { BUCKET_LEASES } from "../../proto/ownership-names.ts";
 
 export interface LeaseBucketOptions {
@@ -12,7 +13,7 @@ export interface LeaseBucketOptions {
 }
 
 export async function openLeaseBucket(js: JetStreamClient, opts: LeaseBucketOptions = {}): Promise<KV> {
-  return new Kvm(js).create(opts.bucket ?? BUCKET_LEASES, {
+  return openRacing(() => new Kvm(js).create(opts.bucket ?? BUCKET_LEASES, {
     // Compare-and-set needs only the last value of each key.
     history: 1,
     replicas: opts.replicas ?? 1,
@@ -23,5 +24,5 @@ export async function openLeaseBucket(js: JetStreamClient, opts: LeaseBucketOpti
     allow_direct: false,
     // No max_age: on 2.9 it is per bucket and removes a key silently (no delete marker),
     // and a vanished lease would restart its epoch. Expiry is judged by the contenders.
-  });
+  }));
 }

@@ -14,6 +14,7 @@
 
 import { type JetStreamClient, StorageType } from "@nats-io/jetstream";
 import { type ObjectStore, Objm } from "@nats-io/obj";
+import { openRacing } from "../../proto/create-race.ts";
 import { BUCKET_SNAPSHOTS, snapshotObjectName, snapshotSeqOf } from "../../proto/ownership-names.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { decodeSnapshot, SnapshotError } from "./format.ts";
@@ -44,7 +45,7 @@ export class ObjectSnapshotStore implements SnapshotStorage {
     const bucket = opts.bucket ?? BUCKET_SNAPSHOTS;
     const keep = opts.keep ?? KEEP_DEFAULT;
     if (!Number.isInteger(keep) || keep < 1) throw new RangeError(`keep must be ≥ 1, got ${keep}`);
-    const os = await new Objm(js).create(bucket, { replicas: opts.replicas ?? 1, storage: StorageType.File });
+    const os = await openRacing(() => new Objm(js).create(bucket, { replicas: opts.replicas ?? 1, storage: StorageType.File }));
     return new ObjectSnapshotStore(os, bucket, keep, opts.log ?? silentLogger);
   }
 

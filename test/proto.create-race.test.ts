@@ -1,0 +1,75 @@
+// Streams and buckets are created by whichever process comes first. Several processes
+// starting at once against a fresh server must all open them: before openRacing, one in a
+// few hundred concurrent opens of a fresh bucket failed with "subjects overlap with an
+// existing stream" (the twin created a moment ago), and an engine died at start for it.
+
+import { describe, expect, test } from "bun:test";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { isCreatedConcurrently, openRacing } from "../proto/create-race.ts";
+import { ensureStreams, streamConfigs } from "../proto/streams.ts";
+import { openLeaseBucket } from "../engine/ownership/bucket.ts";
+import { ObjectSnapshotStore } from "../engine/snapshot/object-store.ts";
+import { useNatsServer } from "./harness/nats.ts";
+
+describe("openRacing", () => {
+  test("asks once more after a lost creation race, and only then", async () => {
+    let calls = 0;
+    const lostOnce = () => (++calls === 1 ? Promise.reject(new Error("subjects overlap with an existing stream")) : Promise.resolve("opened"));
+    expect(await openRacing(lostOnce)).toBe("opened");
+    expect(calls).toBe(2);
+
+    calls = 0;
+    const clash = () => (++calls, Promise.reject(new Error("subjects overlap with an existing stream")));
+    await expect(openRacing(clash)).rejects.toThrow(/subjects overlap/);
+    expect(calls).toBe(2); // a real clash fails twice and is thrown
+
+    calls = 0;
+    const other = () => (++calls, Promise.reject(new Error("insufficient resources")));
+    await expect(openRacing(other)).rejects.toThrow(/insufficient resources/);
+    expect(calls).toBe(1);
+  });
+
+  test("knows the server's words for a twin created a moment ago", () => {
+    expect(isCreatedConcurrently(new Error("stream name already in use with a different configuration"))).toBe(true);
+    expect(isCreatedConcurrently(new Error("subjects overlap with an existing stream"))).toBe(true);
+    expect(isCreatedConcurrently(new Error("stream not found"))).toBe(false);
+    expect(isCreatedConcurrently(undefined)).toBe(false);
+  });
+});
+
+describe("many processes creating the same streams and buckets at once", () => {
+  const nats = useNatsServer();
+  const ROUNDS = 400;
+  const PROCESSES = 8;
+
+  async function connections(): Promise<NatsConnection[]> {
+    return Promise.all(Array.from({ length: PROCESSES }, () => connect({ servers: nats.url })));
+  }
+
+  test(`${ROUNDS} rounds of ${PROCESSES} connections opening one fresh lease bucket and one snapshot bucket: every open succeeds`, async () => {
+    const ncs = await connections();
+    try {
+      for (let round = 0; round < ROUNDS; round++) {
+        const leases = await Promise.allSettled(ncs.map((nc) => openLeaseBucket(jetstream(nc), { bucket: `RACE_L_${round}` })));
+        const snapshots = await Promise.allSettled(ncs.map((nc) => ObjectSnapshotStore.open(jetstream(nc), { bucket: `RACE_S_${round}` })));
+        const failed = [...leases, ...snapshots].filter((r) => r.status === "rejected").map((r) => String((r as PromiseRejectedResult).reason));
+        expect(failed).toEqual([]);
+      }
+    } finally {
+      await Promise.all(ncs.map((nc) => nc.close()));
+    }
+  }, 60_000);
+
+  test("every process creating the contract's streams at once: all succeed, each stream once", async () => {
+    const ncs = await connections();
+    try {
+      const results = await Promise.allSettled(ncs.map(async (nc) => ensureStreams(await jetstreamManager(nc))));
+      expect(results.filter((r) => r.status === "rejected")).toEqual([]);
+      const jsm = await jetstreamManager(ncs[0]);
+      for (const c of streamConfigs()) expect((await jsm.streams.info(c.name)).config.subjects).toEqual(c.subjects!);
+    } finally {
+      await Promise.all(ncs.map((nc) => nc.close()));
+    }
+  }, 60_000);
+});
