@@ -1,9 +1,11 @@
-// bun run bench [names...] [--scale=N] [--seed=N]
+// bun run bench [names...] [--scale=N] [--seed=N] [--on=LABEL]
 //
 // Runs the named benchmarks (default: all), each in a fresh child process so that one's heap,
 // JIT and page cache do not colour another's figures (the memory benchmark reads RSS). Each
 // child writes .bench/results-<name>.json; then BENCHMARKS.md is regenerated from every result
 // file present. Figures are printed and written, never asserted: this is not a timed test.
+// --on=LABEL names another machine the run is made on (e.g. --on=16-core): its results get a
+// file and a section of their own, beside this machine's instead of replacing them.
 
 import { join } from "node:path";
 import { applyBench } from "./bench/apply.ts";
@@ -42,6 +44,7 @@ interface Args {
   scale: number;
   seed: number;
   child: boolean;
+  on?: string;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -50,12 +53,14 @@ function parseArgs(argv: string[]): Args {
     if (a === CHILD_FLAG) args.child = true;
     else if (a.startsWith("--scale=")) args.scale = Number(a.slice(8));
     else if (a.startsWith("--seed=")) args.seed = Number(a.slice(7));
+    else if (a.startsWith("--on=")) args.on = a.slice(5);
     else if (a === "--help" || a === "-h") usage(0);
     else if (a.startsWith("-")) usage(1, `unknown option ${a}`);
     else args.names.push(a);
   }
   if (!(args.scale > 0 && args.scale <= 1)) usage(1, "--scale must be in (0, 1]");
   if (!Number.isInteger(args.seed)) usage(1, "--seed must be an integer");
+  if (args.on !== undefined && !/^[a-z0-9][a-z0-9-]*$/.test(args.on)) usage(1, "--on must be a label of lowercase letters, digits and dashes");
   const known = MODULES.map((m) => m.name);
   for (const n of args.names) if (!known.includes(n)) usage(1, `unknown benchmark ${n}`);
   if (args.names.length === 0) args.names = known;
@@ -64,7 +69,7 @@ function parseArgs(argv: string[]): Args {
 
 function usage(code: number, problem?: string): never {
   if (problem) console.error(problem);
-  console.error("usage: bun run bench [names...] [--scale=0…1] [--seed=N]\nbenchmarks:");
+  console.error("usage: bun run bench [names...] [--scale=0…1] [--seed=N] [--on=LABEL]\nbenchmarks:");
   for (const m of MODULES) console.error(`  ${m.name.padEnd(8)} ${m.description}`);
   process.exit(code);
 }
@@ -91,6 +96,7 @@ async function runChild(args: Args, command: string): Promise<void> {
   const rows: Row[] = drafts.map((d) => ({ benchmark: module.name, ...d, machine: machineLine(machine), command }));
   writeResult(RESULTS_DIR, {
     benchmark: module.name,
+    label: args.on,
     description: module.description,
     command,
     machine,
@@ -119,7 +125,7 @@ async function main(argv: string[]): Promise<number> {
   let failed = 0;
   for (const name of args.names) {
     console.error(`bench ${name}`);
-    const passOn = argv.filter((a) => a.startsWith("--scale=") || a.startsWith("--seed="));
+    const passOn = argv.filter((a) => a.startsWith("--scale=") || a.startsWith("--seed=") || a.startsWith("--on="));
     const child = Bun.spawn([process.execPath, import.meta.path, CHILD_FLAG, name, ...passOn], {
       stdio: ["ignore", "inherit", "inherit"],
       env: { ...process.env, TIERSTREAM_BENCH_COMMAND: command },

@@ -1,6 +1,7 @@
-// Result files and BENCHMARKS.md. Each benchmark run writes .bench/results-<name>.json;
-// BENCHMARKS.md is regenerated from every result file present, so it only ever holds figures
-// that `bun run bench` produced, each with its machine, date and command.
+// Result files and BENCHMARKS.md. Each benchmark run writes .bench/results-<name>.json
+// (results-<name>@<label>.json for a run made elsewhere with --on=<label>, such as a lent
+// 16-core machine); BENCHMARKS.md is regenerated from every result file present, so it only
+// ever holds figures that `bun run bench` produced, each with its machine, date and command.
 
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -9,6 +10,8 @@ import type { Row } from "./bench/types.ts";
 
 export interface ResultFile {
   benchmark: string;
+  /** Set for a run on another machine (--on): its section stands beside this machine's. */
+  label?: string;
   description: string;
   command: string;
   machine: MachineInfo;
@@ -24,7 +27,7 @@ const RESULT_PREFIX = "results-";
 
 export function writeResult(dir: string, result: ResultFile): string {
   mkdirSync(dir, { recursive: true });
-  const path = join(dir, `${RESULT_PREFIX}${result.benchmark}.json`);
+  const path = join(dir, `${RESULT_PREFIX}${result.benchmark}${result.label ? `@${result.label}` : ""}.json`);
   writeFileSync(path, JSON.stringify(result, null, 2) + "\n");
   return path;
 }
@@ -38,7 +41,14 @@ export function readResults(dir: string, order: readonly string[]): ResultFile[]
   }
   const results = names.map((n) => JSON.parse(readFileSync(join(dir, n), "utf8")) as ResultFile);
   const rank = (b: string) => (order.includes(b) ? order.indexOf(b) : order.length);
-  return results.sort((a, b) => rank(a.benchmark) - rank(b.benchmark) || a.benchmark.localeCompare(b.benchmark));
+  return results.sort(
+    (a, b) => rank(a.benchmark) - rank(b.benchmark) || a.benchmark.localeCompare(b.benchmark) || (a.label ?? "").localeCompare(b.label ?? ""),
+  );
+}
+
+/** A section's name: the benchmark, and where it ran when that was elsewhere. */
+export function sectionName(r: Pick<ResultFile, "benchmark" | "label">): string {
+  return r.label ? `${r.benchmark} (${r.label})` : r.benchmark;
 }
 
 export function renderMarkdown(results: readonly ResultFile[]): string {
@@ -50,12 +60,12 @@ export function renderMarkdown(results: readonly ResultFile[]): string {
     "command it was measured with. Re-run a benchmark to replace its section.",
     "",
   ];
-  const targeted = results.flatMap((r) => r.rows.filter((row) => row.target !== undefined));
+  const targeted = results.flatMap((r) => r.rows.filter((row) => row.target !== undefined).map((row) => ({ row, section: sectionName(r) })));
   if (targeted.length > 0) {
     out.push("## Targets", "", "| benchmark | figure | measured | ceiling / peer | ratio | target | pass |", "|---|---|---:|---|---:|---|---|");
-    for (const row of targeted) {
+    for (const { row, section } of targeted) {
       out.push(
-        `| ${row.benchmark} | ${row.metric} | ${fmt(row.value)} ${row.unit} | ${ceiling(row)} | ${row.ratio === undefined ? "" : fmt(row.ratio)} | ${row.target} | ${passMark(row.pass)} |`,
+        `| ${section} | ${row.metric} | ${fmt(row.value)} ${row.unit} | ${ceiling(row)} | ${row.ratio === undefined ? "" : fmt(row.ratio)} | ${row.target} | ${passMark(row.pass)} |`,
       );
     }
     out.push("");
@@ -63,7 +73,7 @@ export function renderMarkdown(results: readonly ResultFile[]): string {
   for (const r of results) {
     const m = r.machine;
     out.push(
-      `## ${r.benchmark}`,
+      `## ${sectionName(r)}`,
       "",
       r.description + ".",
       "",
