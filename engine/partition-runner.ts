@@ -223,6 +223,8 @@ export class PartitionRunner {
   private async loop(messages: OrderedPull): Promise<void> {
     const { counters, log } = this.deps;
     for await (const m of messages) {
+      // Before the work: a loop woken by new messages waits for its turn like the others.
+      await this.deps.slice.yieldIfSpent();
       if (this.fenced || this.deps.mayPublish?.() === false) break; // fenced: not one more message
       if (m.seq <= this.lastSeq) continue; // a redelivery: applied already
       const storedMs = Math.floor(m.timestampNanos / 1e6);
@@ -234,7 +236,6 @@ export class PartitionRunner {
       for (const d of r.deadLetters) this.deadLetter(m.seq, d);
       for (let k = 0; k < r.changes.length; k++) this.tierChange(m.seq, k, r.changes[k]);
       if (m.pending === 0) this.markCaughtUp();
-      await this.deps.slice.yieldIfSpent();
       if (this.outbox.full) await this.outbox.room();
       if (this.deps.publisher.full) await this.deps.publisher.room();
       if (this.snapshotWanted) {

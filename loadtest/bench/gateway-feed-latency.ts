@@ -44,12 +44,14 @@ const LATENCY_P99_MS_MAX = 10;
 const RATE_HELD_SHARE = 0.98;
 /** …and had at most this many seconds of it left unapplied at the end. */
 const BACKLOG_S_MAX = 0.5;
-const PHASES = [
+const ALL_PHASES = [
   { name: "idle", share: 0 },
   { name: "target", share: 1 },
   { name: "half", share: 0.5 },
   { name: "quarter", share: 0.25 },
 ] as const;
+/** FEED_LATENCY_PHASES=target runs only the named phases (profiling, A/B runs). */
+const PHASES = process.env.FEED_LATENCY_PHASES ? ALL_PHASES.filter((p) => process.env.FEED_LATENCY_PHASES!.split(",").includes(p.name)) : ALL_PHASES;
 const PHASE_MS = 10_000;
 const RAW_MS = 10_000;
 const POPULATION_MEMBERS = 500_000;

@@ -48,6 +48,17 @@ export function parentDeathPrefix(): string[] {
   return pdeathPrefix;
 }
 
+/**
+ * TIERSTREAM_PROFILE_ROLES=engine-role,gateway-role writes a CPU profile (Markdown) of each
+ * named role into TIERSTREAM_PROFILE_DIR (default .bench/profiles) when it stops.
+ */
+function profileFlags(role: string): string[] {
+  const roles = (process.env.TIERSTREAM_PROFILE_ROLES ?? "").split(",");
+  if (!roles.includes(role)) return [];
+  const dir = process.env.TIERSTREAM_PROFILE_DIR ?? join(import.meta.dir, "..", "..", ".bench", "profiles");
+  return ["--cpu-prof-md", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${role}-${Date.now()}.md`];
+}
+
 /** Starts `loadtest/stack/<role>.ts` with `args` and waits for it to say it is ready. */
 export async function spawnRole(role: string, args: readonly string[] = [], env: Record<string, string> = {}): Promise<Child> {
   installExitHook();
@@ -56,7 +67,7 @@ export async function spawnRole(role: string, args: readonly string[] = [], env:
   let nextId = 1;
   let ready: ((info: Record<string, unknown>) => void) | null = null;
   const readyInfo = new Promise<Record<string, unknown>>((resolve) => (ready = resolve));
-  const proc = Bun.spawn([...parentDeathPrefix(), process.execPath, file, ...args], {
+  const proc = Bun.spawn([...parentDeathPrefix(), process.execPath, ...profileFlags(role), file, ...args], {
     cwd: join(dirname(file), "..", ".."),
     // A child's stdout goes to our stderr: the bench's stdout carries only its figures.
     stdio: ["ignore", 2, "inherit"],
