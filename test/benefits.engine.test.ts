@@ -110,6 +110,31 @@ describe("flash benefits at the engine", () => {
     expect(engine.benefits!.pool.casWrites).toBe(before);
   });
 
+  test("units idle in other partitions go back, in one compare-and-set, to the partition that runs out", async () => {
+    const P = 64;
+    const { pools } = await openBenefitBuckets(c.nc);
+    // The whole inventory handed out already, 3 units to every partition.
+    await pools.create("spread", JSON.stringify({ granted: 3 * P, byPartition: Object.fromEntries(Array.from({ length: P }, (_, p) => [p, 3])) }));
+    await putBenefit(c.nc, openBenefit("spread", { inventory: 3 * P }));
+    await untilEngineSees(c.nc, "spread");
+    // Every claimant in one partition: 192 of them need the units of the 63 others.
+    const members: number[] = [];
+    for (let m = 900_000; members.length < 3 * P + 1; m++) if (partitionOf(m, P) === 5) members.push(m);
+    const pool = engine.benefits!.pool;
+    const giveBacksBefore = pool.giveBackWrites;
+    const answers = [];
+    for (const m of members) answers.push(await claimViaNats(c.nc, "spread", m, `spread-${m}`));
+    const lost = answers.slice(0, 3 * P).map((a, i) => [i, a.status, JSON.stringify(a.body)]).filter(([, s]) => s !== 200);
+    expect(lost).toEqual([]);
+    expect(answers[3 * P].status).toBe(410); // sold out, and only then
+    const value = (await pools.get("spread"))!.json<{ granted: number; byPartition: Record<string, number> }>();
+    expect(value.granted).toBe(3 * P);
+    expect(value.byPartition["5"]).toBe(3 * P);
+    // The 63 partitions' units went back together (one write per release request, not one each).
+    expect(pool.giveBackWrites - giveBacksBefore).toBeGreaterThanOrEqual(1);
+    expect(pool.giveBackWrites - giveBacksBefore).toBeLessThanOrEqual(3);
+  });
+
   test("one Idempotency-Key gets one answer — a win, a refusal — and a new key is a new claim", async () => {
     await putBenefit(c.nc, openBenefit("idem", { inventory: 10 }));
     await untilEngineSees(c.nc, "idem");

@@ -35,6 +35,8 @@ export class Allotment {
   private grant: number | null = null;
   private reserved = 0;
   private chain: Promise<unknown> = Promise.resolve();
+  /** Operations queued or running in the chain. */
+  private pending = 0;
   private exhaustedAt = Number.NEGATIVE_INFINITY;
   /** Pool reads that found nothing for this partition, counted (see reserve). */
   private emptyReads = 0;
@@ -93,15 +95,40 @@ export class Allotment {
     this.reserved--;
   }
 
-  async giveBackUnused(): Promise<void> {
-    await this.serially(async () => {
-      const n = this.available;
-      if (this.grant === null || n <= 0) return;
-      // Lowered before the await: a claim reserving meanwhile must not count the units going back.
-      this.grant -= n;
-      const after = await this.deps.pool.giveBack(this.deps.benefit, this.deps.partition, n);
-      this.grant = Math.min(this.grant, after);
+  /**
+   * This partition's part in a batched give-back (one compare-and-set for every partition of
+   * the engine: 64 separate ones collided on the one pool key for tens of ms while claims
+   * elsewhere waited for the units). `amount(mine)` says how many of the `mine` units the
+   * pool holds for p go back: the unused ones. Holds the chain until `done` says what the
+   * pool holds for p afterwards (null: not known), so no refill interleaves with units on
+   * their way back. Null when a refill or a claim is in the chain (it gives back at the next
+   * request) or nothing is unused.
+   *
+   * A grant never read (a partition whose pool entry was seeded, or that no claim has asked
+   * since it was loaded) gives back what the pool holds for it less what it won.
+   */
+  takeForGiveBack(): { amount: (mine: number) => number; done: (after: number | null) => void } | null {
+    if (this.pending > 0) return null;
+    let amount: (mine: number) => number;
+    const known = this.grant !== null;
+    if (this.grant !== null) {
+      const count = this.available;
+      if (count <= 0) return null;
+      // Lowered now: a claim reserving meanwhile must not count the units going back.
+      this.grant -= count;
+      amount = (mine) => Math.min(count, mine);
+    } else {
+      const used = this.deps.used();
+      amount = (mine) => Math.max(0, mine - used);
+    }
+    let done!: (after: number | null) => void;
+    const landed = new Promise<number | null>((resolve) => (done = resolve));
+    void this.serially(async () => {
+      const after = await landed;
+      if (after === null) return; // not known: a known grant stays lowered (stranded, never used twice); an unread one is read later
+      this.grant = known ? Math.min(this.grant ?? after, after) : after;
     });
+    return { amount, done };
   }
 
   private take(): boolean {
@@ -111,7 +138,8 @@ export class Allotment {
   }
 
   private serially<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(fn, fn);
+    this.pending++;
+    const run = this.chain.then(fn, fn).finally(() => this.pending--);
     this.chain = run.catch(() => {});
     return run;
   }

@@ -52,15 +52,31 @@ export class Benefits {
     benefits.releaseSub = deps.nc.subscribe(POOL_RELEASE_SUBJECT, {
       callback: (err, msg) => {
         if (err) return;
-        const benefit = decoder.decode(msg.data);
-        for (const desk of benefits.desks.values()) {
-          void desk.giveBackUnused(benefit).catch((e: Error) => deps.log.warn(`giving back units of ${benefit}: ${e.message}`));
-        }
+        benefits.giveBackUnused(decoder.decode(msg.data));
       },
     });
     await deps.nc.flush();
     benefits.announcer = setInterval(() => benefits.announce(), TALLY_ANNOUNCE_MS);
     return benefits;
+  }
+
+  /** Another partition ran out: every owned partition's unused units go back, in one compare-and-set. */
+  private giveBackUnused(benefit: string): void {
+    const taken = new Map<number, NonNullable<ReturnType<ClaimDesk["takeForGiveBack"]>>>();
+    for (const [p, desk] of this.desks) {
+      const t = desk.takeForGiveBack(benefit);
+      if (t !== null) taken.set(p, t);
+    }
+    if (taken.size === 0) return;
+    this.pool.giveBack(benefit, new Map([...taken].map(([p, t]) => [p, t.amount]))).then(
+      (after) => {
+        for (const [p, t] of taken) t.done(after.get(p) ?? null);
+      },
+      (err: Error) => {
+        this.deps.log.warn(`giving back units of ${benefit}: ${err.message}`);
+        for (const t of taken.values()) t.done(null);
+      },
+    );
   }
 
   /** The won counts of every owned partition that moved, in one message on TALLY_SUBJECT. */

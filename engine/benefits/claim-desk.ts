@@ -114,9 +114,17 @@ export class ClaimDesk {
     return run;
   }
 
-  /** Returns this partition's unused units of `benefit` to the pool (another partition ran out). */
-  async giveBackUnused(benefitId: string): Promise<void> {
-    await this.allotments.get(benefitId)?.giveBackUnused();
+  /**
+   * This partition's unused units of `benefit`, for the engine's batched give-back
+   * (Allotment.takeForGiveBack) — also where no claim has asked yet: seeded units would
+   * otherwise sit there to the end of the drop. Not before the partition's claims are loaded
+   * (what it won decides what is unused).
+   */
+  takeForGiveBack(benefitId: string): ReturnType<Allotment["takeForGiveBack"]> {
+    if (!this.ready) return null;
+    const b = this.deps.catalog.get(benefitId);
+    const a = b !== undefined && b.inventory !== null ? this.allotmentOf(b) : this.allotments.get(benefitId);
+    return a?.takeForGiveBack() ?? null;
   }
 
   private readyState(): PartitionState {

@@ -28,6 +28,8 @@ export class InventoryPool {
   /** CAS operations done and lost to another writer, for stats and tests. */
   casWrites = 0;
   casConflicts = 0;
+  /** Of casWrites, the give-backs. */
+  giveBackWrites = 0;
 
   constructor(private readonly kv: KV) {}
 
@@ -55,23 +57,55 @@ export class InventoryPool {
       const left = inventory - v.granted;
       if (left <= 0) return 0;
       return Math.min(left, Math.max(1, want(left)));
-    }, false);
+    });
   }
 
-  /** Returns `count` of p's unused units to the pool; p's allotment afterwards. */
-  async giveBack(benefit: string, p: number, count: number): Promise<number> {
-    return this.change(benefit, p, (v) => -Math.min(count, v.byPartition[p] ?? 0), true);
+  /**
+   * Returns unused units of several partitions (one engine's) to the pool in one
+   * compare-and-set: `amounts` says, for each, how many of the units the pool holds for it go
+   * back. Resolves with each partition's allotment afterwards. After an outcome that is not
+   * known, each is the lower of what was read back and what was meant (units stranded, never
+   * used twice).
+   */
+  async giveBack(benefit: string, amounts: ReadonlyMap<number, (mine: number) => number>): Promise<Map<number, number>> {
+    for (let attempt = 0; attempt < CAS_ATTEMPTS_MAX; attempt++) {
+      const { value, revision } = await this.read(benefit);
+      const byPartition = { ...value.byPartition };
+      let granted = value.granted;
+      const intended = new Map<number, number>();
+      for (const [p, amount] of amounts) {
+        const mine = byPartition[p] ?? 0;
+        const back = Math.max(0, Math.min(amount(mine), mine));
+        byPartition[p] = mine - back;
+        granted -= back;
+        intended.set(p, mine - back);
+      }
+      if (granted === value.granted) return intended;
+      try {
+        this.casWrites++;
+        this.giveBackWrites++;
+        await this.kv.update(benefit, encoder.encode(JSON.stringify({ granted, byPartition } satisfies PoolValue)), revision);
+        return intended;
+      } catch (err) {
+        if (isCasConflict(err)) {
+          this.casConflicts++;
+          await Bun.sleep(backoffMs(attempt));
+          continue;
+        }
+        const now = (await this.read(benefit)).value.byPartition;
+        return new Map([...intended].map(([p, meant]) => [p, Math.min(now[p] ?? 0, meant)]));
+      }
+    }
+    throw new PoolError(`BENEFIT_POOLS "${benefit}": ${CAS_ATTEMPTS_MAX} compare-and-set attempts all lost to other writers`);
   }
 
-  private async change(benefit: string, p: number, delta: (v: PoolValue) => number, isGiveBack: boolean): Promise<number> {
-    let intended = Number.POSITIVE_INFINITY;
+  private async change(benefit: string, p: number, delta: (v: PoolValue) => number): Promise<number> {
     for (let attempt = 0; attempt < CAS_ATTEMPTS_MAX; attempt++) {
       const { value, revision } = await this.read(benefit);
       const d = delta(value);
       const mine = value.byPartition[p] ?? 0;
       if (d === 0) return mine;
       const next: PoolValue = { granted: value.granted + d, byPartition: { ...value.byPartition, [p]: mine + d } };
-      intended = mine + d;
       const bytes = encoder.encode(JSON.stringify(next));
       try {
         this.casWrites++;
@@ -85,8 +119,7 @@ export class InventoryPool {
           continue;
         }
         // Unknown outcome: read back what p holds now.
-        const now = await this.grantOf(benefit, p);
-        return isGiveBack ? Math.min(now, intended) : now;
+        return this.grantOf(benefit, p);
       }
     }
     throw new PoolError(`BENEFIT_POOLS "${benefit}": ${CAS_ATTEMPTS_MAX} compare-and-set attempts all lost to other writers`);
