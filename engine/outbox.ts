@@ -12,8 +12,8 @@
 // reads the LAST stored position as "everything before is stored", so that order matters.)
 
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { headers as natsHeaders } from "@nats-io/transport-node";
 import { HEADER_MSG_ID, HEADER_TIER_POS } from "../proto/names.ts";
+import { wireHeaders } from "../proto/wire-headers.ts";
 import type { AckedPublisher } from "./acked-publisher.ts";
 import type { Logger } from "./log.ts";
 
@@ -107,10 +107,12 @@ export class Outbox {
       this.fencedJobs++;
       return this.done();
     }
-    const h = natsHeaders();
-    h.set(HEADER_MSG_ID, job.msgId);
-    h.set(HEADER_TIER_POS, job.pos);
-    if (job.headers) for (const [k, v] of Object.entries(job.headers)) h.set(k, v);
+    const entries: [string, string][] = [
+      [HEADER_MSG_ID, job.msgId],
+      [HEADER_TIER_POS, job.pos],
+    ];
+    if (job.headers) entries.push(...Object.entries(job.headers));
+    const h = wireHeaders(entries);
     this.publisher.send(
       job.subject,
       job.data,

@@ -24,7 +24,6 @@ import {
 } from "../proto/names.ts";
 import { connectionOf, OrderedPull } from "../proto/ordered-pull.ts";
 import { OrderReader } from "../proto/reader.ts";
-import { TIERS } from "../proto/types.ts";
 import { applyMessage, type Change, type DeadLetter } from "./apply-message.ts";
 import type { AckedPublisher } from "./acked-publisher.ts";
 import type { Config } from "./config.ts";
@@ -35,6 +34,7 @@ import { ScoreFeed } from "./score-feed.ts";
 import { PartitionState } from "./state/partition-state.ts";
 import { configHash, encodeSnapshot } from "./snapshot/format.ts";
 import type { SnapshotStorage } from "./snapshot/snapshot-store.ts";
+import { tierChangeFields } from "./tier-change-json.ts";
 import type { TimeSlice } from "./time-slice.ts";
 
 /**
@@ -253,16 +253,17 @@ export class PartitionRunner {
     this.deps.counters.tierChanges++;
     if (!isAfter([orderSeq, k], this.tierPublished)) return; // stored before a restart
     const p = this.partition;
-    const body = { member: c.member, from: TIERS[c.from], to: TIERS[c.to], score: c.score, ts: c.ts, cause: c.cause };
+    const member = String(c.member); // once: for the subjects and the JSON
+    const fields = tierChangeFields(c, member);
     this.outbox.push({
-      subject: tierSubject(p, c.member),
-      data: encoder.encode(JSON.stringify(body)),
+      subject: tierSubject(p, member),
+      data: encoder.encode(`{${fields}}`),
       msgId: `t.${p}.${orderSeq}.${k}`,
       pos: `${orderSeq}.${k}`,
       onStored: (seq) => {
         if (seq > this.tierSeq) this.tierSeq = seq;
         // Live feeds get it now, with its seq; a replay from TIER_EVENTS fills any gap.
-        this.deps.nc.publish(liveTierSubject(p, c.member), JSON.stringify({ type: "tier", ...body, seq }));
+        this.deps.nc.publish(liveTierSubject(p, member), `{"type":"tier",${fields},"seq":${seq}}`);
       },
     });
   }

@@ -11,7 +11,7 @@ export const PARTITIONS_DEFAULT = 64;
 
 export const ordersSubject = (partition: number): string => `orders.${partition}`;
 export const dlqSubject = (partition: number): string => `dlq.orders.${partition}`;
-export const tierSubject = (partition: number, member: number): string => `tier.${partition}.${member}`;
+export const tierSubject = (partition: number, member: number | string): string => `tier.${partition}.${member}`;
 export const tierPartitionFilter = (partition: number): string => `tier.${partition}.>`;
 export const scoreSubject = (partition: number, member: number): string => `score.${partition}.${member}`;
 export const claimsSubject = (partition: number, member: number): string => `claims.${partition}.${member}`;
@@ -27,7 +27,7 @@ export const interestSubject = (partition: number): string => `tierstream.intere
 /** An engine that starts asks every gateway to announce its interest again. */
 export const INTEREST_RESYNC_SUBJECT = "tierstream.interest.resync";
 /** Tier changes with their TIER_EVENTS seq, published by the engine once stored (core NATS). */
-export const liveTierSubject = (partition: number, member: number): string => `live.tier.${partition}.${member}`;
+export const liveTierSubject = (partition: number, member: number | string): string => `live.tier.${partition}.${member}`;
 
 /** Headers the engine writes. */
 export const HEADER_MSG_ID = "Nats-Msg-Id";
