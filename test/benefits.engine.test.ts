@@ -135,6 +135,20 @@ describe("flash benefits at the engine", () => {
     expect(pool.giveBackWrites - giveBacksBefore).toBeLessThanOrEqual(3);
   });
 
+  test("refills asked at once by every partition go to the pool together, without racing one another", async () => {
+    await putBenefit(c.nc, openBenefit("together", { inventory: 100 })); // too small to seed: every partition must take
+    await untilEngineSees(c.nc, "together");
+    const byPartition = new Map<number, number>();
+    for (let m = 950_000; byPartition.size < 64; m++) if (!byPartition.has(partitionOf(m, 64))) byPartition.set(partitionOf(m, 64), m);
+    const pool = engine.benefits!.pool;
+    const [writes, conflicts] = [pool.casWrites, pool.casConflicts];
+    const answers = await Promise.all([...byPartition.values()].map((m) => claimViaNats(c.nc, "together", m, `t-${m}`)));
+    expect(answers.every((a) => a.status === 200 && a.body.won === true)).toBe(true);
+    // 64 takes: the first alone, the rest together behind it (64 writes and many lost races before).
+    expect(pool.casWrites - writes).toBeLessThanOrEqual(4);
+    expect(pool.casConflicts - conflicts).toBe(0);
+  });
+
   test("one Idempotency-Key gets one answer — a win, a refusal — and a new key is a new claim", async () => {
     await putBenefit(c.nc, openBenefit("idem", { inventory: 10 }));
     await untilEngineSees(c.nc, "idem");

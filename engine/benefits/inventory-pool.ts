@@ -28,8 +28,12 @@ export class InventoryPool {
   /** CAS operations done and lost to another writer, for stats and tests. */
   casWrites = 0;
   casConflicts = 0;
-  /** Of casWrites, the give-backs. */
+  /** Give-backs (each one compare-and-set when nothing races it). */
   giveBackWrites = 0;
+  /** Each benefit's write chain (takes and give-backs of this process, one at a time). */
+  private readonly chains = new Map<string, Promise<void>>();
+  /** Takes asked and not yet started, per benefit: they go together. */
+  private readonly waitingTakes = new Map<string, TakeJob[]>();
 
   constructor(private readonly kv: KV) {}
 
@@ -51,12 +55,26 @@ export class InventoryPool {
   /**
    * Moves units from the pool to p: `want(poolLeft)` of them, at most what is left under
    * `inventory`. Returns p's allotment afterwards (unchanged when the pool is empty).
+   *
+   * Takes asked while another write of this process to the benefit's pool is on the wire
+   * wait for it and then go together, in one compare-and-set. At the end of a drop every
+   * partition refills a unit or two at a time: 64 of them racing on the one key lost most of
+   * their compare-and-sets and slept in backoff while their claims queued behind them. Now
+   * the only writers that can collide are other engines.
    */
-  async take(benefit: string, p: number, inventory: number, want: (poolLeft: number) => number): Promise<number> {
-    return this.change(benefit, p, (v) => {
-      const left = inventory - v.granted;
-      if (left <= 0) return 0;
-      return Math.min(left, Math.max(1, want(left)));
+  take(benefit: string, p: number, inventory: number, want: (poolLeft: number) => number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      let batch = this.waitingTakes.get(benefit);
+      if (batch === undefined) {
+        const jobs: TakeJob[] = [];
+        batch = jobs;
+        this.waitingTakes.set(benefit, jobs);
+        void this.serially(benefit, () => {
+          this.waitingTakes.delete(benefit); // takes asked from now on form the next batch
+          return this.takeAll(benefit, jobs);
+        });
+      }
+      batch.push({ p, inventory, want, resolve, reject });
     });
   }
 
@@ -67,61 +85,101 @@ export class InventoryPool {
    * known, each is the lower of what was read back and what was meant (units stranded, never
    * used twice).
    */
-  async giveBack(benefit: string, amounts: ReadonlyMap<number, (mine: number) => number>): Promise<Map<number, number>> {
+  giveBack(benefit: string, amounts: ReadonlyMap<number, (mine: number) => number>): Promise<Map<number, number>> {
+    return this.serially(benefit, async () => {
+      this.giveBackWrites++;
+      const outcome = await this.write(benefit, (value) => {
+        const byPartition = { ...value.byPartition };
+        let granted = value.granted;
+        const after = new Map<number, number>();
+        for (const [p, amount] of amounts) {
+          const mine = byPartition[p] ?? 0;
+          const back = Math.max(0, Math.min(amount(mine), mine));
+          byPartition[p] = mine - back;
+          granted -= back;
+          after.set(p, mine - back);
+        }
+        return { next: { granted, byPartition }, after };
+      });
+      if (outcome.known) return outcome.after;
+      return new Map([...outcome.after].map(([p, meant]) => [p, Math.min(outcome.now.byPartition[p] ?? 0, meant)]));
+    });
+  }
+
+  private async takeAll(benefit: string, jobs: TakeJob[]): Promise<void> {
+    try {
+      const outcome = await this.write(benefit, (value) => {
+        const byPartition = { ...value.byPartition };
+        let granted = value.granted;
+        const after = new Map<number, number>();
+        for (const j of jobs) {
+          const left = j.inventory - granted;
+          const d = left <= 0 ? 0 : Math.min(left, Math.max(1, j.want(left)));
+          byPartition[j.p] = (byPartition[j.p] ?? 0) + d;
+          granted += d;
+          after.set(j.p, byPartition[j.p]);
+        }
+        return { next: { granted, byPartition }, after };
+      });
+      // After an unknown outcome, what the pool holds for p is the truth: only this process writes p's entry.
+      for (const j of jobs) j.resolve(outcome.known ? outcome.after.get(j.p)! : (outcome.now.byPartition[j.p] ?? 0));
+    } catch (err) {
+      for (const j of jobs) j.reject(err);
+    }
+  }
+
+  /**
+   * One compare-and-set of the benefit's pool value, retried while another engine wins the
+   * race. `change` computes the next value (unchanged: nothing written) and what it means per
+   * partition. An error other than a lost race leaves the outcome unknown: the value is read
+   * back (`now`) for the caller to judge.
+   */
+  private async write(
+    benefit: string,
+    change: (v: PoolValue) => { next: PoolValue; after: Map<number, number> },
+  ): Promise<{ known: true; after: Map<number, number> } | { known: false; after: Map<number, number>; now: PoolValue }> {
     for (let attempt = 0; attempt < CAS_ATTEMPTS_MAX; attempt++) {
       const { value, revision } = await this.read(benefit);
-      const byPartition = { ...value.byPartition };
-      let granted = value.granted;
-      const intended = new Map<number, number>();
-      for (const [p, amount] of amounts) {
-        const mine = byPartition[p] ?? 0;
-        const back = Math.max(0, Math.min(amount(mine), mine));
-        byPartition[p] = mine - back;
-        granted -= back;
-        intended.set(p, mine - back);
-      }
-      if (granted === value.granted) return intended;
+      const { next, after } = change(value);
+      // Takes only add and give-backs only remove: the same total means nothing moved.
+      if (next.granted === value.granted) return { known: true, after };
       try {
         this.casWrites++;
-        this.giveBackWrites++;
-        await this.kv.update(benefit, encoder.encode(JSON.stringify({ granted, byPartition } satisfies PoolValue)), revision);
-        return intended;
+        const bytes = encoder.encode(JSON.stringify(next));
+        if (revision === 0) await this.kv.create(benefit, bytes);
+        else await this.kv.update(benefit, bytes, revision);
+        return { known: true, after };
       } catch (err) {
         if (isCasConflict(err)) {
           this.casConflicts++;
           await Bun.sleep(backoffMs(attempt));
           continue;
         }
-        const now = (await this.read(benefit)).value.byPartition;
-        return new Map([...intended].map(([p, meant]) => [p, Math.min(now[p] ?? 0, meant)]));
+        return { known: false, after, now: (await this.read(benefit)).value };
       }
     }
     throw new PoolError(`BENEFIT_POOLS "${benefit}": ${CAS_ATTEMPTS_MAX} compare-and-set attempts all lost to other writers`);
   }
 
-  private async change(benefit: string, p: number, delta: (v: PoolValue) => number): Promise<number> {
-    for (let attempt = 0; attempt < CAS_ATTEMPTS_MAX; attempt++) {
-      const { value, revision } = await this.read(benefit);
-      const d = delta(value);
-      const mine = value.byPartition[p] ?? 0;
-      if (d === 0) return mine;
-      const next: PoolValue = { granted: value.granted + d, byPartition: { ...value.byPartition, [p]: mine + d } };
-      const bytes = encoder.encode(JSON.stringify(next));
-      try {
-        this.casWrites++;
-        if (revision === 0) await this.kv.create(benefit, bytes);
-        else await this.kv.update(benefit, bytes, revision);
-        return mine + d;
-      } catch (err) {
-        if (isCasConflict(err)) {
-          this.casConflicts++;
-          await Bun.sleep(backoffMs(attempt));
-          continue;
-        }
-        // Unknown outcome: read back what p holds now.
-        return this.grantOf(benefit, p);
-      }
-    }
-    throw new PoolError(`BENEFIT_POOLS "${benefit}": ${CAS_ATTEMPTS_MAX} compare-and-set attempts all lost to other writers`);
+  /** This process's writes to one benefit's pool, one at a time. */
+  private serially<T>(benefit: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.chains.get(benefit) ?? Promise.resolve()).then(fn, fn);
+    const settled = run.then(
+      () => {},
+      () => {},
+    );
+    this.chains.set(benefit, settled);
+    void settled.then(() => {
+      if (this.chains.get(benefit) === settled) this.chains.delete(benefit);
+    });
+    return run;
   }
+}
+
+interface TakeJob {
+  p: number;
+  inventory: number;
+  want: (poolLeft: number) => number;
+  resolve: (after: number) => void;
+  reject: (err: unknown) => void;
 }
