@@ -132,7 +132,7 @@ describe("flash benefits at the engine", () => {
     expect(value.byPartition["5"]).toBe(3 * P);
     // The 63 partitions' units went back together (one write per release request, not one each).
     expect(pool.giveBackWrites - giveBacksBefore).toBeGreaterThanOrEqual(1);
-    expect(pool.giveBackWrites - giveBacksBefore).toBeLessThanOrEqual(3);
+    expect(pool.giveBackWrites - giveBacksBefore).toBeLessThanOrEqual(8);
   });
 
   test("refills asked at once by every partition go to the pool together, without racing one another", async () => {
@@ -144,8 +144,9 @@ describe("flash benefits at the engine", () => {
     const [writes, conflicts] = [pool.casWrites, pool.casConflicts];
     const answers = await Promise.all([...byPartition.values()].map((m) => claimViaNats(c.nc, "together", m, `t-${m}`)));
     expect(answers.every((a) => a.status === 200 && a.body.won === true)).toBe(true);
-    // 64 takes: the first alone, the rest together behind it (64 writes and many lost races before).
-    expect(pool.casWrites - writes).toBeLessThanOrEqual(4);
+    // 64 takes, each after its partition's first pool read: they go in a few batches, as the reads
+    // come back (4 here; 391 writes, most of them lost races, before). None races another.
+    expect(pool.casWrites - writes).toBeLessThanOrEqual(16);
     expect(pool.casConflicts - conflicts).toBe(0);
   });
 
