@@ -17,6 +17,12 @@ afterAll(() => {
   for (const c of children) c.kill("SIGKILL");
 });
 
+/** A process's state letter from /proc/<pid>/stat (R running, S sleeping, T stopped …). */
+async function stateOf(pid: number): Promise<string> {
+  const stat = await Bun.file(`/proc/${pid}/stat`).text();
+  return stat.slice(stat.lastIndexOf(")") + 2).charAt(0);
+}
+
 interface Marker {
   owner: string;
   epoch: number;
@@ -56,6 +62,9 @@ describe("a lease holder frozen with SIGSTOP", () => {
     try {
       await Bun.sleep(100); // b's view has the child's recent renewals
       child.kill("SIGSTOP");
+      // The signal takes effect when the kernel next stops the child, not when kill() returns:
+      // it may still issue a marker meanwhile. Stopped ("T" in /proc) is when the freeze holds.
+      await eventually(async () => (await stateOf(child.pid)) === "T", "the child to be stopped");
       const stoppedAt = Date.now();
       await eventually(async () => (await table.tryAcquire(p)).ok, "b to take over", 5 * TTL_MS);
       const js = jetstream(nc);
