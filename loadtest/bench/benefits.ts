@@ -31,6 +31,7 @@ import { ensureTool } from "../stack/debian.ts";
 import { LatencyRecorder } from "../stack/latency.ts";
 import { startStack } from "../stack/stack.ts";
 import { runWrk } from "../stack/wrk.ts";
+import { type PacedResult, pacedHttp } from "../paced-http.ts";
 import { type BenchContext, type BenchModule, compared, type RowDraft } from "./types.ts";
 
 const MEMBERS = 100_000;
@@ -41,6 +42,8 @@ const STORM_S = 6;
 const NATS_IN_FLIGHT = 128;
 const BATCH_MEMBERS = 100;
 const BATCH_CONNECTIONS = 2;
+/** The target's rate: p99 ≤ 5 ms is judged with batches sent open loop at exactly this many checks/s. */
+const TARGET_CHECKS_PER_S = 100_000;
 const DROP_INVENTORY = 50_000;
 const PARTITIONS = 64;
 const MEMBER_BASE = 1_000_000;
@@ -110,6 +113,23 @@ async function run(ctx: BenchContext): Promise<RowDraft[]> {
     const batchChecks = batch.requestsPerSec * BATCH_MEMBERS;
     ctx.log(`benefits: HTTP batch eligibility ${batchChecks.toFixed(0)} checks/s (${batch.requestsPerSec.toFixed(0)} requests/s), p99 ${batch.p99Ms} ms`);
 
+    // The same batches at the target's rate, open loop: the p99 the target speaks of.
+    ctx.log(`benefits: eligibility batches paced at ${TARGET_CHECKS_PER_S} checks/s, ${measureS} s`);
+    const batchRequest = (i: number) => {
+      const ids: number[] = [];
+      for (let j = 0; j < BATCH_MEMBERS; j++) ids.push(MEMBER_BASE + 1 + ((i * BATCH_MEMBERS + j) % members));
+      return {
+        path: "/v1/eligibility",
+        method: "POST" as const,
+        headers: { authorization: auth, "content-type": "application/json" },
+        body: JSON.stringify({ benefit: "bench-open", members: ids }),
+      };
+    };
+    const pacedOpts = { baseUrl: stack.httpUrl, ratePerS: TARGET_CHECKS_PER_S / BATCH_MEMBERS, request: batchRequest };
+    await pacedHttp({ ...pacedOpts, durationS: WARM_UP_S });
+    const paced = await pacedHttp({ ...pacedOpts, durationS: measureS });
+    ctx.log(`benefits: paced batches ${(paced.answeredPerS * BATCH_MEMBERS).toFixed(0)} checks/s answered, p99 ${paced.latency.p99Ms} ms (sender late p99 ${paced.sendLateness.p99Ms} ms)`);
+
     ctx.log(`benefits: eligibility over NATS, ${NATS_IN_FLIGHT} in flight, ${measureS} s`);
     const engines = new EngineClient(nc, PARTITIONS, 5000);
     const natsLatency = new LatencyRecorder();
@@ -165,6 +185,9 @@ async function run(ctx: BenchContext): Promise<RowDraft[]> {
       `benefits: ${members.toLocaleString("en")} member ids for the eligibility runs (the engine answers bronze for members it never saw: every check is a full lookup). ` +
         `HTTP: wrk -t1 -c${CONNECTIONS}, ${WARM_UP_S} s warm-up then ${measureS} s; non-2xx ${http.non2xx}, socket errors ${http.socketErrors}. ` +
         `HTTP batches: wrk -t1 -c${BATCH_CONNECTIONS} POST /v1/eligibility of ${BATCH_MEMBERS} members each (every member answered counts as a check); non-2xx ${batch.non2xx}, socket errors ${batch.socketErrors}. ` +
+        `HTTP batches paced: ${TARGET_CHECKS_PER_S / BATCH_MEMBERS} POSTs/s of ${BATCH_MEMBERS} members sent open loop from the bench process (loadtest/paced-http.ts), each latency counted from when its request was due; ` +
+        `the p99 target is judged here, at the target's rate (the wrk run above measures it at full speed, ~3× that rate, where the 2 cores are saturated); ` +
+        `${paced.sent} of ${paced.due} sent, non-2xx ${paced.non2xx}, errors ${paced.errors}. ` +
         `NATS: ${NATS_IN_FLIGHT} requests in flight from the bench process through gateway/engine-client.ts; errors ${natsErrors}.`,
     );
     ctx.note(
@@ -177,8 +200,13 @@ async function run(ctx: BenchContext): Promise<RowDraft[]> {
         { metric: `eligibility checks via HTTP, batches (POST /v1/eligibility, ${BATCH_MEMBERS} members each)`, value: batchChecks, unit: "checks/s", target: "≥ 100 000 checks/s" },
         { atLeast: 100_000 },
       ),
-      compared({ metric: "eligibility via HTTP batches: request latency p99 (wrk)", value: batch.p99Ms, unit: "ms", target: "≤ 5 ms" }, { atMost: 5 }),
-      { metric: "eligibility via HTTP batches: request latency p50 (wrk)", value: batch.p50Ms, unit: "ms" },
+      { metric: "eligibility via HTTP batches at full speed: request latency p99 (wrk, closed loop)", value: batch.p99Ms, unit: "ms" },
+      { metric: "eligibility via HTTP batches at full speed: request latency p50 (wrk, closed loop)", value: batch.p50Ms, unit: "ms" },
+      pacedRow(paced),
+      { metric: `eligibility via HTTP batches at ${TARGET_CHECKS_PER_S.toLocaleString("en")} checks/s (paced): request latency p50`, value: paced.latency.p50Ms, unit: "ms" },
+      { metric: `eligibility via HTTP batches at ${TARGET_CHECKS_PER_S.toLocaleString("en")} checks/s (paced): request latency p99.9`, value: paced.latency.p999Ms, unit: "ms" },
+      { metric: `eligibility via HTTP batches at ${TARGET_CHECKS_PER_S.toLocaleString("en")} checks/s (paced): checks answered`, value: paced.answeredPerS * BATCH_MEMBERS, unit: "checks/s" },
+      { metric: `eligibility via HTTP batches at ${TARGET_CHECKS_PER_S.toLocaleString("en")} checks/s (paced): the sender's own lateness p99 (in the latency above)`, value: paced.sendLateness.p99Ms, unit: "ms" },
       { metric: "eligibility checks via HTTP, one member per request (GET /v1/members/:id/eligibility)", value: http.requestsPerSec, unit: "checks/s" },
       { metric: "eligibility via HTTP, one per request: latency p99 (wrk)", value: http.p99Ms, unit: "ms" },
       { metric: "eligibility via HTTP, one per request: latency p50 (wrk)", value: http.p50Ms, unit: "ms" },
@@ -195,4 +223,18 @@ async function run(ctx: BenchContext): Promise<RowDraft[]> {
     await stack.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The target row: p99 at the target rate, and a pass only with every request answered 2xx. */
+function pacedRow(paced: PacedResult): RowDraft {
+  const row = compared(
+    {
+      metric: `eligibility via HTTP batches at ${TARGET_CHECKS_PER_S.toLocaleString("en")} checks/s (paced, open loop): request latency p99`,
+      value: paced.latency.p99Ms,
+      unit: "ms",
+      target: "≤ 5 ms at ≥ 100 000 checks/s",
+    },
+    { atMost: 5 },
+  );
+  return { ...row, pass: row.pass === true && paced.non2xx === 0 && paced.errors === 0 && paced.sent === paced.due };
 }
