@@ -56,17 +56,21 @@ export async function pacedHttp(o: {
     }
     const q = o.request(i);
     r.sent++;
-    lateness.record(performance.now() - dueAt);
+    const sentAt = performance.now();
+    lateness.record(sentAt - dueAt);
+    // Late: counted from when it was due (its wait is the server's backlog or ours). Early (the
+    // sleep's granularity sends up to 0.5 ms ahead): counted from when it went.
+    const from = Math.min(dueAt, sentAt);
     const p: Promise<void> = fetch(o.baseUrl + q.path, { method: q.method, headers: q.headers, body: q.body })
       .then(async (res) => {
         await res.arrayBuffer();
-        latency.record(performance.now() - dueAt);
+        latency.record(performance.now() - from);
         if (res.ok) r.ok++;
         else r.non2xx++;
       })
       .catch(() => {
         r.errors++;
-        latency.record(performance.now() - dueAt);
+        latency.record(performance.now() - from);
       })
       .finally(() => pending.delete(p));
     pending.add(p);
