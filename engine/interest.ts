@@ -23,7 +23,6 @@ export interface InterestMessage {
   drop?: number[];
 }
 
-
 const RESYNC_COALESCE_MS = 10;
 
 export class Interest {

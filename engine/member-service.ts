@@ -20,7 +20,7 @@ import { type EligibilityRequest, memberIdOf, parseClaimRequest, parseEligibilit
 import { TIERS } from "../proto/types.ts";
 import { partitionOf } from "../proto/partition.ts";
 import type { EngineCounters } from "./counters.ts";
-import { RequestError } from "./request-error.ts";
+import { errorBody, RequestError } from "./request-error.ts";
 import { memberView } from "./member-view.ts";
 import type { PartitionRunner } from "./partition-runner.ts";
 
@@ -28,7 +28,7 @@ const QUEUE = "tierstream";
 const decoder = new TextDecoder();
 
 function respondError(msg: ServiceMsg, err: RequestError): void {
-  msg.respondError(err.status, err.message, JSON.stringify({ error: { code: err.code, message: err.message } }));
+  msg.respondError(err.status, err.message, JSON.stringify(errorBody(err)));
 }
 
 /** Parses {"member": id} (or a bare id) from a request body. */

@@ -10,3 +10,8 @@ export class RequestError extends Error {
     super(message);
   }
 }
+
+/** The error answer's body, as every endpoint and the request lane send it. */
+export function errorBody(e: RequestError): { error: { code: string; message: string } } {
+  return { error: { code: e.code, message: e.message } };
+}

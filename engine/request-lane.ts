@@ -25,7 +25,7 @@ import { createInbox, type Msg, type NatsConnection, type Subscription } from "@
 import { claimRequestOf, eligibilityRequestOf, memberIdOf } from "./benefits/requests.ts";
 import { LANE_CHANGED_SUBJECT, LANE_DIRECTORY_SUBJECT, LANE_ITEMS_MAX, LANE_OP_CLAIM, LANE_OP_ELIGIBILITY, LANE_OP_MEMBER, type LaneEntry } from "../proto/lane.ts";
 import { asRequestError, claimAnswer, eligibilityAnswer, memberAnswer, type ServiceDeps } from "./member-service.ts";
-import { RequestError } from "./request-error.ts";
+import { errorBody, RequestError } from "./request-error.ts";
 
 type Answer = [status: number, answer: unknown];
 const decoder = new TextDecoder();
@@ -136,7 +136,7 @@ export class RequestLane {
       throw new RequestError(400, "bad_request", `unknown lane op ${JSON.stringify(op)}`);
     } catch (err) {
       const e = asRequestError(err);
-      return [e.status, { error: { code: e.code, message: e.message } }];
+      return [e.status, errorBody(e)];
     }
   }
 }

@@ -32,6 +32,12 @@ export class EngineError extends Error {
   }
 }
 
+/** An engine's error answer ({error: {code, message}}, from an endpoint or a lane) as an EngineError. */
+function engineErrorOf(status: number, answer: unknown): EngineError {
+  const e = (answer as { error?: { code?: string; message?: string } } | null)?.error;
+  return new EngineError(status, e?.code ?? "engine_error", e?.message ?? "engine error");
+}
+
 /** Backoff between tries while a partition has no owner answering (a hand-off, a restart). */
 const RETRY_DELAYS_MS = [25, 50, 100, 200, 400] as const;
 /**
@@ -116,10 +122,7 @@ export class EngineClient {
     if (viaLane) {
       const [status, answer] = await viaLane;
       if (status === 0) return answer;
-      if (status !== 503) {
-        const e = (answer as { error?: { code?: string; message?: string } } | null)?.error;
-        throw new EngineError(status, e?.code ?? "engine_error", e?.message ?? "engine error");
-      }
+      if (status !== 503) throw engineErrorOf(status, answer);
       this.lanes!.fallbacks++;
     }
     return this.request(subject, body);
@@ -134,9 +137,9 @@ export class EngineClient {
       try {
         const reply = await this.inbox.request(subject, payload);
         const status = Number(reply.headers?.get("Nats-Service-Error-Code") || 0);
-        const json = JSON.parse(decoder.decode(reply.data)) as { error?: { code: string; message: string } };
+        const json: unknown = JSON.parse(decoder.decode(reply.data));
         if (status === 0) return json;
-        const err = new EngineError(status, json.error?.code ?? "engine_error", json.error?.message ?? "engine error");
+        const err = engineErrorOf(status, json);
         if (status !== 503 || last) throw err;
       } catch (err) {
         if (err instanceof EngineError) throw err;

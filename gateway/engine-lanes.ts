@@ -178,4 +178,3 @@ function parseEntry(data: Uint8Array): LaneEntry | null {
     return null;
   }
 }
-

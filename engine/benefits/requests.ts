@@ -10,7 +10,7 @@ import type { ClaimRequest } from "./claim-desk.ts";
 export const ELIGIBILITY_MEMBERS_MAX = 1000;
 export const IDEMPOTENCY_KEY_LENGTH_MAX = 200;
 const decoder = new TextDecoder();
-
+const NOT_AN_OBJECT = "body must be a JSON object";
 
 /** v as a member id, or 400 bad_member. */
 export function memberIdOf(v: unknown): number {
@@ -18,14 +18,18 @@ export function memberIdOf(v: unknown): number {
   return v;
 }
 
-function parseBody(data: Uint8Array): Record<string, unknown> {
+function parseBody(data: Uint8Array): unknown {
   try {
-    const v: unknown = JSON.parse(decoder.decode(data));
-    if (typeof v === "object" && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
+    return JSON.parse(decoder.decode(data));
   } catch {
-    // fall through
+    throw new RequestError(400, "bad_request", NOT_AN_OBJECT);
   }
-  throw new RequestError(400, "bad_request", "body must be a JSON object");
+}
+
+/** A parsed request body as an object, or 400 bad_request. */
+function objectOf(parsed: unknown): Record<string, unknown> {
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new RequestError(400, "bad_request", NOT_AN_OBJECT);
+  return parsed as Record<string, unknown>;
 }
 
 function benefitOf(body: Record<string, unknown>): string {
@@ -55,8 +59,7 @@ export function parseEligibilityRequest(data: Uint8Array, p: number, partitions:
 
 /** The same, from a body already parsed (the engine's request lane carries many in one message). */
 export function eligibilityRequestOf(parsed: unknown, p: number, partitions: number): EligibilityRequest {
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new RequestError(400, "bad_request", "body must be a JSON object");
-  const body = parsed as Record<string, unknown>;
+  const body = objectOf(parsed);
   const benefit = benefitOf(body);
   if (Array.isArray(body.members)) {
     if (body.members.length > ELIGIBILITY_MEMBERS_MAX) throw new RequestError(400, "too_many_members", `at most ${ELIGIBILITY_MEMBERS_MAX} members per request`);
@@ -72,8 +75,7 @@ export function parseClaimRequest(data: Uint8Array, p: number, partitions: numbe
 
 /** The same, from a body already parsed (the engine's request lane). */
 export function claimRequestOf(parsed: unknown, p: number, partitions: number): ClaimRequest {
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new RequestError(400, "bad_request", "body must be a JSON object");
-  const body = parsed as Record<string, unknown>;
+  const body = objectOf(parsed);
   const benefit = benefitOf(body);
   const member = memberIn(body.member, p, partitions);
   const key = body.key;

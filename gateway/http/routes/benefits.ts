@@ -43,7 +43,6 @@ async function jsonBody(req: Request, bytesMax: number): Promise<unknown> {
   }
 }
 
-
 async function readDefinition(deps: BenefitDeps, id: string): Promise<{ benefit: Benefit | null; exists: boolean }> {
   const e = await deps.benefits.kv.get(id);
   if (e === null || e.operation !== "PUT") return { benefit: null, exists: false };
