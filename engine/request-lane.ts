@@ -17,13 +17,27 @@
 //                           (JSON), as many as it takes to answer every item once
 //                           op "m": body = member id; op "e": an elig request body;
 //                           op "c": a claim request body (answered once its record is
-//                           stored, in whichever reply is next).
+//                           stored, in whichever reply is next);
+//                           op "E" (partition -1): {benefit, members} of any partitions →
+//                           {reasons: [reason | null, …]}, null where the member's partition
+//                           is not answered here (proto/lane.ts).
 //                           status 0: answer is the endpoint's answer; else the error status
 //                           and answer {error: {code, message}}.
 
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { claimRequestOf, eligibilityRequestOf, memberIdOf } from "./benefits/requests.ts";
-import { LANE_CHANGED_SUBJECT, LANE_DIRECTORY_SUBJECT, LANE_ITEMS_MAX, LANE_OP_CLAIM, LANE_OP_ELIGIBILITY, LANE_OP_MEMBER, type LaneEntry } from "../proto/lane.ts";
+import { claimRequestOf, eligibilityBatchOf, eligibilityRequestOf, memberIdOf } from "./benefits/requests.ts";
+import type { EligibilityReason } from "../proto/benefit.ts";
+import {
+  LANE_CHANGED_SUBJECT,
+  LANE_DIRECTORY_SUBJECT,
+  LANE_ITEMS_MAX,
+  LANE_OP_CLAIM,
+  LANE_OP_ELIGIBILITY,
+  LANE_OP_ELIGIBILITY_BATCH,
+  LANE_OP_MEMBER,
+  type LaneEntry,
+} from "../proto/lane.ts";
+import { partitionOf } from "../proto/partition.ts";
 import { asRequestError, claimAnswer, eligibilityAnswer, memberAnswer, type ServiceDeps } from "./member-service.ts";
 import { errorBody, RequestError } from "./request-error.ts";
 
@@ -126,6 +140,7 @@ export class RequestLane {
         throw new RequestError(400, "bad_request", "an item is [op, partition, body]");
       }
       const [op, p, body] = item as [unknown, number, unknown];
+      if (op === LANE_OP_ELIGIBILITY_BATCH) return [0, { reasons: this.reasonsOf(eligibilityBatchOf(body)) }];
       const runner = this.deps.runners.get(p);
       if (!this.served.has(p) || !runner) throw new RequestError(503, "not_owner", `partition ${p} is not served by ${this.deps.engineId}`);
       if (op === LANE_OP_MEMBER) {
@@ -138,6 +153,21 @@ export class RequestLane {
       const e = asRequestError(err);
       return [e.status, errorBody(e)];
     }
+  }
+
+  /**
+   * One reason per member, in order; null where the member's partition is not answered here.
+   * A loop over the desks, no object per member: a batch is up to 1000 members.
+   */
+  private reasonsOf(req: { benefit: string; members: readonly number[] }): (EligibilityReason | null)[] {
+    const reasons = new Array<EligibilityReason | null>(req.members.length);
+    for (let i = 0; i < req.members.length; i++) {
+      const member = req.members[i];
+      const p = partitionOf(member, this.deps.partitions);
+      const desk = this.served.has(p) ? this.deps.benefits.desks.get(p) : undefined;
+      reasons[i] = desk === undefined ? null : desk.reasonOf(req.benefit, member);
+    }
+    return reasons;
   }
 }
 

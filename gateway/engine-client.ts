@@ -4,8 +4,8 @@
 // retried briefly; every other error is passed on as it came.
 
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { ClaimAnswer, Eligibility } from "../proto/benefit.ts";
-import { LANE_OP_CLAIM, LANE_OP_ELIGIBILITY, LANE_OP_MEMBER } from "../proto/lane.ts";
+import { type ClaimAnswer, type Eligibility, type EligibilityReason, isEligibilityReason } from "../proto/benefit.ts";
+import { LANE_OP_CLAIM, LANE_OP_ELIGIBILITY, LANE_OP_ELIGIBILITY_BATCH, LANE_OP_MEMBER } from "../proto/lane.ts";
 import { claimRequestSubject, eligibilityRequestSubject, memberRequestSubject } from "../proto/names.ts";
 import { partitionOf } from "../proto/partition.ts";
 import { ReplyError, ReplyInbox } from "../proto/reply-inbox.ts";
@@ -36,6 +36,11 @@ export class EngineError extends Error {
 function engineErrorOf(status: number, answer: unknown): EngineError {
   const e = (answer as { error?: { code?: string; message?: string } } | null)?.error;
   return new EngineError(status, e?.code ?? "engine_error", e?.message ?? "engine error");
+}
+
+/** An engine answered something that is not the answer's shape (a version mismatch, a bug). */
+function badAnswer(what: string): EngineError {
+  return new EngineError(502, "bad_engine_answer", `${what} answered in an unexpected shape`);
 }
 
 /** Backoff between tries while a partition has no owner answering (a hand-off, a restart). */
@@ -82,25 +87,67 @@ export class EngineClient {
     return this.viaLane(p, LANE_OP_ELIGIBILITY, body, eligibilityRequestSubject(p), body) as Promise<Eligibility>;
   }
 
-  /** Eligibility of many members: one item per partition, all in parallel (one lane message per engine). */
-  async eligibilityOfMany(benefit: string, members: readonly number[]): Promise<{ member: number; eligible: boolean; reason: string }[]> {
-    const byPartition = new Map<number, number[]>();
-    for (const m of members) {
-      const p = partitionOf(m, this.partitions);
-      const list = byPartition.get(p);
-      if (list) list.push(m);
-      else byPartition.set(p, [m]);
+  /**
+   * The eligibility reason of each member, in the caller's order (a member asked twice is
+   * answered twice). One lane item per engine carries every member that engine is known to
+   * serve; members it does not answer (a hand-off, a replay, no engine known) are asked at
+   * their partition's endpoint, one request per partition.
+   */
+  async eligibilityReasons(benefit: string, members: readonly number[]): Promise<EligibilityReason[]> {
+    const reasons = new Array<EligibilityReason | null>(members.length).fill(null);
+    /** 1 where the member went through a lane (one not answered there is a fallback). */
+    const laned = new Uint8Array(members.length);
+    if (this.lanes) {
+      const byLane = new Map<string, number[]>();
+      for (let i = 0; i < members.length; i++) {
+        const lane = this.lanes.laneFor(partitionOf(members[i], this.partitions));
+        if (lane === undefined) continue;
+        laned[i] = 1;
+        const at = byLane.get(lane);
+        if (at) at.push(i);
+        else byLane.set(lane, [i]);
+      }
+      await Promise.all(
+        [...byLane].map(async ([lane, at]) => {
+          const [status, answer] = await this.lanes!.askOn(lane, LANE_OP_ELIGIBILITY_BATCH, -1, { benefit, members: at.map((i) => members[i]) });
+          if (status === 503) return; // the lane or its engine failed: every member to its endpoint
+          if (status !== 0) throw engineErrorOf(status, answer);
+          const got = (answer as { reasons?: unknown } | null)?.reasons;
+          if (!Array.isArray(got) || got.length !== at.length) throw badAnswer("a lane's eligibility batch");
+          for (let k = 0; k < at.length; k++) {
+            const r: unknown = got[k];
+            if (r !== null && !isEligibilityReason(r)) throw badAnswer("a lane's eligibility batch");
+            reasons[at[k]] = r;
+          }
+        }),
+      );
     }
-    const answers = await Promise.all(
-      [...byPartition].map(([p, ms]) => {
-        const body = { benefit, members: ms };
-        return this.viaLane(p, LANE_OP_ELIGIBILITY, body, eligibilityRequestSubject(p), body) as Promise<{ results: { member: number; eligible: boolean; reason: string }[] }>;
-      }),
-    );
-    const byMember = new Map<number, { member: number; eligible: boolean; reason: string }>();
-    for (const a of answers) for (const r of a.results) byMember.set(r.member, r);
-    // In the caller's order (a member asked for twice is answered twice).
-    return members.map((m) => byMember.get(m)!);
+    const left = new Map<number, number[]>();
+    const fellBack = new Set<number>();
+    for (let i = 0; i < members.length; i++) {
+      if (reasons[i] !== null) continue;
+      const p = partitionOf(members[i], this.partitions);
+      if (laned[i] === 1) fellBack.add(p);
+      const at = left.get(p);
+      if (at) at.push(i);
+      else left.set(p, [i]);
+    }
+    if (left.size > 0) {
+      if (this.lanes) this.lanes.fallbacks += fellBack.size;
+      await Promise.all(
+        [...left].map(async ([p, at]) => {
+          const answer = (await this.request(eligibilityRequestSubject(p), { benefit, members: at.map((i) => members[i]) })) as { results?: unknown };
+          const results = answer?.results;
+          if (!Array.isArray(results) || results.length !== at.length) throw badAnswer(`tierstream.elig.${p}`);
+          for (let k = 0; k < at.length; k++) {
+            const r: unknown = (results[k] as { reason?: unknown } | null)?.reason;
+            if (!isEligibilityReason(r)) throw badAnswer(`tierstream.elig.${p}`);
+            reasons[at[k]] = r;
+          }
+        }),
+      );
+    }
+    return reasons as EligibilityReason[];
   }
 
   /**

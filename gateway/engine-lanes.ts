@@ -38,7 +38,11 @@ export class EngineLanes {
   /** Lane messages sent (for tests and metrics: batching shows as items ≫ messages). */
   messagesSent = 0;
   itemsSent = 0;
-  /** Items answered 503 through a lane and asked again at their partition's endpoint. */
+  /**
+   * Requests asked again at a partition's endpoint because its lane did not answer them: an
+   * item answered 503, or a partition's members in a batch its engine did not answer (one per
+   * partition). EngineClient counts them.
+   */
   fallbacks = 0;
 
   constructor(
@@ -74,10 +78,19 @@ export class EngineLanes {
     return this.laneOf.reduce((n, l) => n + (l === undefined ? 0 : 1), 0);
   }
 
+  /** The lane of the engine last known to serve p (undefined: none known). */
+  laneFor(partition: number): string | undefined {
+    return this.closed ? undefined : this.laneOf[partition];
+  }
+
   /** The answer through p's engine's lane, or null when no engine is known to serve p. */
   ask(partition: number, op: string, body: unknown): Promise<LaneAnswer> | null {
-    const lane = this.laneOf[partition];
-    if (lane === undefined || this.closed) return null;
+    const lane = this.laneFor(partition);
+    return lane === undefined ? null : this.askOn(lane, op, partition, body);
+  }
+
+  /** The answer through `lane` (an item for any of its partitions, or a batch op's partition -1). */
+  askOn(lane: string, op: string, partition: number, body: unknown): Promise<LaneAnswer> {
     return new Promise((resolve) => {
       let q = this.queued.get(lane);
       if (!q) this.queued.set(lane, (q = []));

@@ -72,6 +72,8 @@ export const ELIGIBILITY_REASONS = [
   "unknown_benefit",
 ] as const;
 export type EligibilityReason = (typeof ELIGIBILITY_REASONS)[number];
+const REASON_SET: ReadonlySet<unknown> = new Set(ELIGIBILITY_REASONS);
+export const isEligibilityReason = (v: unknown): v is EligibilityReason => REASON_SET.has(v);
 
 /** HTTP status of a claim refused for each reason (CONTRACT "POST /v1/benefits/:id/claims"). */
 export const CLAIM_REFUSAL_STATUS: Record<Exclude<EligibilityReason, "ok">, number> = {

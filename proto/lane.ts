@@ -12,6 +12,13 @@ export const LANE_ITEMS_MAX = 512;
 export const LANE_OP_MEMBER = "m";
 export const LANE_OP_ELIGIBILITY = "e";
 export const LANE_OP_CLAIM = "c";
+/**
+ * Eligibility of many members of any partitions the engine serves, in one item (a promotion
+ * system's batch of up to 1000): body {benefit, members}, partition -1; answer {reasons}, one
+ * per member in order, null where the member's partition is not served there or still
+ * replaying (the gateway asks that partition's endpoint instead).
+ */
+export const LANE_OP_ELIGIBILITY_BATCH = "E";
 
 export interface LaneEntry {
   engine: string;

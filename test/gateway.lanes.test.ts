@@ -107,11 +107,16 @@ describe("the engine request lane", () => {
     expect(new Set(eligs.map((e) => e.reason))).toEqual(new Set(["ok", "tier_too_low"]));
   });
 
-  test("a batch eligibility check fans out through the lanes and keeps the caller's order", async () => {
+  test("a batch eligibility check is one lane item per engine and keeps the caller's order", async () => {
     const asked = [...MEMBERS].reverse().concat(MEMBERS[0]);
-    const results = await engines.eligibilityOfMany("lane-b", asked);
-    expect(results.map((r) => r.member)).toEqual(asked);
-    for (const r of results) expect(r.reason as unknown).toBe((await eligibilityViaNats(c.nc, "lane-b", r.member)).body.reason);
+    const itemsBefore = engines.lanes!.itemsSent;
+    const fallbacksBefore = engines.lanes!.fallbacks;
+    const reasons = await engines.eligibilityReasons("lane-b", asked);
+    expect(engines.lanes!.itemsSent - itemsBefore).toBe(2);
+    expect(engines.lanes!.fallbacks).toBe(fallbacksBefore);
+    expect(reasons.length).toBe(asked.length);
+    for (let i = 0; i < asked.length; i++) expect(reasons[i] as unknown).toBe((await eligibilityViaNats(c.nc, "lane-b", asked[i])).body.reason);
+    expect(new Set(reasons)).toEqual(new Set(["ok", "tier_too_low"]));
   });
 
   test("a claim through the lane is stored once: the partition endpoint gives the same answer to the same key", async () => {
@@ -140,6 +145,11 @@ describe("the engine request lane", () => {
       ["x", partitionOf(good, P), good],
       ["e", partitionOf(good, P), { benefit: "lane-b", member: foreign }], // wrong partition
       "nonsense",
+      ["E", -1, { benefit: "lane-b", members: [good, foreign, good] }], // the foreign one is not answered here
+      ["E", -1, { benefit: "lane-b", members: [] }],
+      ["E", -1, { benefit: "lane-b", members: [good, 0] }],
+      ["E", -1, { benefit: "no such benefit!", members: [good] }],
+      ["E", -1, { benefit: "no-such-benefit", members: [good] }],
     ];
     const reply = await askLane(c, lane, items, items.length);
     expect(reply.map((r) => [r[0], r[0] === 0 ? null : r[1].error.code])).toEqual([
@@ -149,8 +159,16 @@ describe("the engine request lane", () => {
       [400, "bad_request"],
       [400, "wrong_partition"],
       [400, "bad_request"],
+      [0, null],
+      [400, "bad_members"],
+      [400, "bad_member"],
+      [400, "bad_benefit"],
+      [0, null],
     ]);
     expect(reply[0][1]).toEqual(await memberViaService(c.nc, good));
+    const goodReason = (await eligibilityViaNats(c.nc, "lane-b", good)).body.reason;
+    expect(reply[6][1]).toEqual({ reasons: [goodReason, null, goodReason] });
+    expect(reply[10][1]).toEqual({ reasons: ["unknown_benefit"] });
     const garbage = (await c.nc.request(lane, "not json", { timeout: 5000 })).json<[number, number, any][]>();
     expect(garbage).toEqual([[-1, 400, { error: { code: "bad_request", message: expect.any(String) } }]]);
   });
@@ -183,6 +201,11 @@ describe("the engine request lane", () => {
     const fallbacks = engines.lanes!.fallbacks;
     expect(await engines.memberView(member)).toEqual(before);
     expect(engines.lanes!.fallbacks).toBe(fallbacks + 1);
+    // A batch too: "even" answers null for partition 2's member, and its endpoint answers it.
+    const other = MEMBERS.find((m) => partitionOf(m, P) === 4)!;
+    const reasons = await engines.eligibilityReasons("lane-b", [member, other]);
+    expect(engines.lanes!.fallbacks).toBe(fallbacks + 2);
+    expect(reasons as unknown[]).toEqual([(await eligibilityViaNats(c.nc, "lane-b", member)).body.reason, (await eligibilityViaNats(c.nc, "lane-b", other)).body.reason]);
   });
 
   test("an engine that stops is dropped from the directory, and its partitions are answered by the next owner", async () => {

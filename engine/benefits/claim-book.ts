@@ -17,11 +17,11 @@ export interface StoredAnswer {
 }
 
 const NONE: MemberClaims = Object.freeze({ attempts: 0, wins: 0 });
-const memberKey = (benefit: string, member: number): string => `${benefit}\n${member}`;
 const answerKey = (benefit: string, member: number, key: string): string => `${benefit}\n${member}\n${key}`;
 
 export class ClaimBook {
-  private readonly members = new Map<string, MemberClaims>();
+  /** Benefit → member → claims; nested rather than a joined key, so that a check builds no string. */
+  private readonly members = new Map<string, Map<number, MemberClaims>>();
   private readonly answers = new Map<string, StoredAnswer>();
   /** Units won in this partition, per benefit. */
   private readonly wonPerBenefit = new Map<string, number>();
@@ -40,19 +40,20 @@ export class ClaimBook {
     this.records++;
     this.answers.set(answerKey(r.benefit, r.member, r.key), { record: r, seq });
     if (r.outcome !== "won" && r.outcome !== "lost") return;
-    const k = memberKey(r.benefit, r.member);
-    const c = this.members.get(k) ?? { attempts: 0, wins: 0 };
+    let ofBenefit = this.members.get(r.benefit);
+    if (ofBenefit === undefined) this.members.set(r.benefit, (ofBenefit = new Map()));
+    const c = ofBenefit.get(r.member) ?? { attempts: 0, wins: 0 };
     c.attempts++;
     if (r.outcome === "won") {
       c.wins++;
       this.wonPerBenefit.set(r.benefit, (this.wonPerBenefit.get(r.benefit) ?? 0) + 1);
       this.moved.add(r.benefit);
     }
-    this.members.set(k, c);
+    ofBenefit.set(r.member, c);
   }
 
   claimsOf(benefit: string, member: number): MemberClaims {
-    return this.members.get(memberKey(benefit, member)) ?? NONE;
+    return this.members.get(benefit)?.get(member) ?? NONE;
   }
 
   answerFor(benefit: string, member: number, key: string): StoredAnswer | undefined {

@@ -100,6 +100,18 @@ export class ClaimDesk {
     return { member, benefit: b.id, eligible: reason === "ok", reason, tier, remaining };
   }
 
+  /**
+   * Only the reason of `eligibility` (allocates nothing: the request lane's batches ask it for
+   * every member of a campaign's audience), or null while the partition replays its log.
+   */
+  reasonOf(benefitId: string, member: number): EligibilityReason | null {
+    const state = this.deps.state();
+    if (state === null || !this.ready) return null;
+    const b = this.deps.catalog.get(benefitId);
+    if (!b) return "unknown_benefit";
+    return this.refusal(b, member, state.memberTier(member), remainingOf(b, this.deps.tally.claimed(b.id))) ?? "ok";
+  }
+
   claim(req: ClaimRequest): Promise<ClaimAnswer> {
     const tail = this.chains.get(req.member) ?? Promise.resolve();
     const run = tail.then(

@@ -68,6 +68,17 @@ export function eligibilityRequestOf(parsed: unknown, p: number, partitions: num
   return { benefit, members: [memberIn(body.member, p, partitions)], batch: false };
 }
 
+/** The lane's batch across partitions: {benefit, members: [1…1000 ids]}; partitions are the lane's to check. */
+export function eligibilityBatchOf(parsed: unknown): { benefit: string; members: number[] } {
+  const body = objectOf(parsed);
+  const benefit = benefitOf(body);
+  const members = body.members;
+  if (!Array.isArray(members) || members.length === 0) throw new RequestError(400, "bad_members", "members must be a non-empty array of member ids");
+  if (members.length > ELIGIBILITY_MEMBERS_MAX) throw new RequestError(400, "too_many_members", `at most ${ELIGIBILITY_MEMBERS_MAX} members per request`);
+  for (const m of members) memberIdOf(m);
+  return { benefit, members: members as number[] };
+}
+
 /** {benefit, member, key, keyFromClient?} */
 export function parseClaimRequest(data: Uint8Array, p: number, partitions: number): ClaimRequest {
   return claimRequestOf(parseBody(data), p, partitions);

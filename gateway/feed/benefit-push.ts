@@ -14,7 +14,7 @@
 // partition, not one per connection. Timers: one per benefit for its next transition.
 
 import type { Logger } from "../../engine/log.ts";
-import { type Benefit, remainingOf, tierAtLeast } from "../../proto/benefit.ts";
+import { type Benefit, type EligibilityReason, remainingOf, tierAtLeast } from "../../proto/benefit.ts";
 import { TIERS, type Tier } from "../../proto/types.ts";
 import type { GatewayBenefits } from "../benefits.ts";
 import type { BenefitClosedFrame, BenefitFrame } from "../client/frames.ts";
@@ -155,9 +155,9 @@ export class BenefitPush {
   }
 
   private async check(id: string, members: number[]): Promise<void> {
-    let results: { member: number; eligible: boolean }[];
+    let reasons: EligibilityReason[];
     try {
-      results = await this.deps.engines.eligibilityOfMany(id, members);
+      reasons = await this.deps.engines.eligibilityReasons(id, members);
     } catch (err) {
       if (this.checkFailures++ % 100 === 0) this.deps.log.warn(`benefit ${id}: eligibility check failed (${this.checkFailures} so far): ${(err as Error).message}`);
       return;
@@ -172,9 +172,9 @@ export class BenefitPush {
       remaining: remainingOf(o.benefit, this.deps.benefits.tally.claimed(id)),
     };
     const out = new OutFrame(frame);
-    for (const r of results) {
-      if (!r.eligible) continue;
-      const entry = this.deps.registry.get(r.member);
+    for (let i = 0; i < members.length; i++) {
+      if (reasons[i] !== "ok") continue;
+      const entry = this.deps.registry.get(members[i]);
       if (!entry) continue;
       for (const ws of entry.sockets) {
         if (ws.data.phase !== "live" || o.told.has(ws)) continue;

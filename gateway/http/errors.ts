@@ -27,7 +27,7 @@ export class HttpError extends Error {
  */
 export const UNAUTHORIZED_MESSAGE = "a valid member token or API key is required (Authorization: Bearer …)";
 
-const JSON_HEADERS = { "content-type": "application/json; charset=utf-8" } as const;
+export const JSON_HEADERS = { "content-type": "application/json; charset=utf-8" } as const;
 
 export function jsonResponse(status: number, body: unknown, headers?: Record<string, string>): Response {
   return new Response(JSON.stringify(body), { status, headers: headers ? { ...JSON_HEADERS, ...headers } : JSON_HEADERS });
