@@ -161,6 +161,17 @@ describe("flash benefits at the engine", () => {
     expect((other.body as { error: { code: string } }).error.code).toBe("already_claimed");
     expect((await claimViaNats(c.nc, "idem", 501, "other-key")).status).toBe(409);
     expect((await claimViaNats(c.nc, "idem", 501, "same-key")).body.seq).toBe(first[0].body.seq);
+    // A key is stored in the record's Nats-Msg-Id header: no line break, ≤ 200 characters.
+    for (const bad of ["two\nlines", "cr\r", "k".repeat(201), ""]) {
+      const refused = await claimViaNats(c.nc, "idem", 502, bad);
+      expect(refused.status).toBe(400);
+      expect((refused.body as { error: { code: string } }).error.code).toBe("bad_key");
+    }
+    // Any other character is part of the key, spaces at its ends included.
+    const spaced = await claimViaNats(c.nc, "idem", 502, " spaced key ");
+    expect(spaced.status).toBe(200);
+    expect((await claimViaNats(c.nc, "idem", 502, " spaced key ")).body.seq).toBe(spaced.body.seq);
+    expect((await claimViaNats(c.nc, "idem", 502, "spaced key")).status).toBe(409);
   });
 
   test("a record written by another writer of the partition fences the claim: 503, then the member is re-read", async () => {

@@ -90,8 +90,9 @@ export function claimRequestOf(parsed: unknown, p: number, partitions: number): 
   const benefit = benefitOf(body);
   const member = memberIn(body.member, p, partitions);
   const key = body.key;
-  if (typeof key !== "string" || key.length === 0 || key.length > IDEMPOTENCY_KEY_LENGTH_MAX) {
-    throw new RequestError(400, "bad_key", `key must be a string of 1–${IDEMPOTENCY_KEY_LENGTH_MAX} characters`);
+  // No line break: the key goes into the claim record's Nats-Msg-Id header.
+  if (typeof key !== "string" || key.length === 0 || key.length > IDEMPOTENCY_KEY_LENGTH_MAX || /[\r\n]/.test(key)) {
+    throw new RequestError(400, "bad_key", `key must be a string of 1–${IDEMPOTENCY_KEY_LENGTH_MAX} characters without a line break`);
   }
   return { benefit, member, key, keyFromClient: body.keyFromClient === true };
 }
