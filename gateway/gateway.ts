@@ -10,8 +10,11 @@ import { GatewayBenefits } from "./benefits.ts";
 import { EngineClient } from "./engine-client.ts";
 import { FeedHub, type FeedSocketData } from "./feed/hub.ts";
 import { buildHttpApp } from "./http/app.ts";
+import { pathOf } from "./http/path.ts";
 import { MemberCache } from "./member-cache.ts";
 import { GatewayMetrics } from "./metrics.ts";
+
+export { pathOf };
 
 export class Gateway {
   private constructor(
@@ -44,7 +47,7 @@ export class Gateway {
       const cache = new MemberCache(options.memberCacheEntriesMax, options.memberCacheTtlMs, metrics);
       const hub = new FeedHub({ options, nc, js, jsm, engines, benefits, metrics, log, onTierChange: (member) => cache.delete(member) });
       await hub.start();
-      const app = buildHttpApp({
+      const api = buildHttpApp({
         options,
         nc,
         js,
@@ -60,7 +63,7 @@ export class Gateway {
         hostname: options.hostname ?? "127.0.0.1",
         fetch(req, srv) {
           if (pathOf(req.url) === "/v1/feed") return hub.upgrade(req, srv);
-          return app.fetch(req);
+          return api.fetch(req);
         },
         websocket: hub.websocket,
       });
@@ -82,19 +85,4 @@ export class Gateway {
     await this.nc.drain().catch(() => {});
     this.log.info("stopped");
   }
-}
-
-/** The path of an absolute request URL, without building a URL object per request. */
-export function pathOf(url: string): string {
-  const start = url.indexOf("/", url.indexOf("//") + 2);
-  if (start < 0) return "/";
-  let end = url.length;
-  for (let i = start; i < url.length; i++) {
-    const ch = url.charCodeAt(i);
-    if (ch === 63 /* ? */ || ch === 35 /* # */) {
-      end = i;
-      break;
-    }
-  }
-  return url.slice(start, end);
 }

@@ -231,6 +231,32 @@ describe("gateway HTTP API", () => {
     expect((await get("/v1/stats")).status).toBe(401);
   });
 
+  test("the member read answers alike through its fast path and through the Hono route", async () => {
+    const member = 4242;
+    const counted = async () => {
+      const text = await (await get("/metrics")).text();
+      return Number(/tierstream_http_requests_total\{route="\/v1\/members\/:id",status="200"\} (\d+)/.exec(text)?.[1] ?? 0);
+    };
+    const before = await counted();
+    const fast = await get(`/v1/members/${member}`, KEYS.read);
+    expect(fast.status).toBe(200);
+    const view = await fast.json();
+    // "%34242" is 4242 once Hono decodes it: the fast path leaves any %-escape to Hono.
+    const viaHono = await get("/v1/members/%34242", KEYS.read);
+    expect(viaHono.status).toBe(200);
+    expect(await viaHono.json()).toEqual(view);
+    expect(await counted()).toBe(before + 2);
+    const head = await fetch(`${main.url}/v1/members/${member}`, { method: "HEAD", headers: { authorization: `Bearer ${KEYS.read}` } });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe("");
+    const trailing = await get(`/v1/members/${member}/`, KEYS.read);
+    expect(trailing.status).toBe(404);
+    expect(((await trailing.json()) as { error: { code: string } }).error.code).toBe("not_found");
+    const anonymous = await get(`/v1/members/${member}`);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get("www-authenticate")).toBe("Bearer");
+  });
+
   test("a member id that is not an integer 1 … 2^53−1 is 400 bad_member", async () => {
     for (const id of ["abc", "0", "-1", "1.5", "01", "1e3", "9007199254740992", "99999999999999999999", "%20"]) {
       const res = await get(`/v1/members/${id}`, KEYS.read);

@@ -18,7 +18,8 @@ import {
   memberEligibilityHandler,
   putBenefitHandler,
 } from "./routes/benefits.ts";
-import { memberHandler } from "./routes/members.ts";
+import { memberRead } from "./routes/members.ts";
+import { pathOf } from "./path.ts";
 import { ordersHandler } from "./routes/orders.ts";
 import { statsHandler } from "./routes/stats.ts";
 
@@ -35,7 +36,17 @@ interface Route {
 /** Label of requests that matched no route (404, 405): one series, whatever the path. */
 const UNMATCHED = "unmatched";
 
-export function buildHttpApp(deps: HttpDeps): Hono {
+/** The HTTP API as Bun.serve's fetch handler. */
+export interface HttpApi {
+  fetch(req: Request): Response | Promise<Response>;
+  /** The Hono app behind every route but the fast path. */
+  app: Hono;
+}
+
+/** `/v1/members/` — the prefix of the member read, the fast path. */
+const MEMBER_PREFIX = "/v1/members/";
+
+export function buildHttpApp(deps: HttpDeps): HttpApi {
   const log = deps.log ?? { error: (msg: string) => process.stderr.write(`${new Date().toISOString()} error gateway.http ${msg}\n`) };
   const obs: Observer = {
     metrics: deps.metrics,
@@ -44,8 +55,9 @@ export function buildHttpApp(deps: HttpDeps): Hono {
   const auth = new Authenticator(deps.options);
   const engineStats = new EngineStatsSource(deps.nc, undefined, deps.now);
 
+  const readMember = memberRead(deps, auth);
   const routes: Route[] = [
-    { method: "GET", path: "/v1/members/:id", handler: memberHandler(deps, auth) },
+    { method: "GET", path: "/v1/members/:id", handler: (c) => readMember(c.req.header("authorization"), c.req.param("id")) },
     { method: "GET", path: "/v1/members/:id/eligibility", handler: memberEligibilityHandler(deps, auth) },
     { method: "POST", path: "/v1/eligibility", handler: eligibilityBatchHandler(deps, auth) },
     { method: "GET", path: "/v1/benefits", handler: listBenefitsHandler(deps, auth) },
@@ -81,7 +93,32 @@ export function buildHttpApp(deps: HttpDeps): Hono {
     obs.onInternal(err, UNMATCHED);
     return errorResponse(500, "internal", "internal error; the gateway log has the details");
   });
-  return app;
+  // The member read is the API's hot path (a promotion system reads members by the thousand):
+  // a plain GET of /v1/members/<id> goes straight to its handler, under the same `observed`
+  // wrapper, without Hono's Context, router and header helpers (~20 % of the gateway's CPU per
+  // cached read). Anything else about that path (HEAD, a %-escape, a trailing slash, another
+  // method) takes the Hono route, which answers exactly as before.
+  const memberFast = observed<Request>(
+    "/v1/members/:id",
+    (req) => readMember(req.headers.get("authorization"), memberSegmentOf(pathOf(req.url))),
+    obs,
+  );
+  return {
+    app,
+    fetch(req) {
+      if (req.method === "GET" && isPlainMemberPath(pathOf(req.url))) return memberFast(req);
+      return app.fetch(req);
+    },
+  };
+}
+
+/** /v1/members/<segment> with one non-empty segment and no %-escape (Hono would decode one). */
+function isPlainMemberPath(path: string): boolean {
+  return path.length > MEMBER_PREFIX.length && path.startsWith(MEMBER_PREFIX) && path.indexOf("/", MEMBER_PREFIX.length) < 0 && path.indexOf("%", MEMBER_PREFIX.length) < 0;
+}
+
+function memberSegmentOf(path: string): string {
+  return path.slice(MEMBER_PREFIX.length);
 }
 
 /** `/v1/members/:id` → /^\/v1\/members\/[^/]+$/ */

@@ -17,7 +17,7 @@ export interface Observer {
   onInternal: (err: unknown, route: string) => void;
 }
 
-export function observed(route: string, handler: RouteHandler, obs: Observer): RouteHandler {
+export function observed<A = Context>(route: string, handler: (a: A) => Response | Promise<Response>, obs: Observer): (a: A) => Response | Promise<Response> {
   // Label sets bound once (per status as it first occurs): prom-client otherwise validates and
   // hashes a label object on every call, a measurable share of a cached member read.
   const latency = obs.metrics.httpLatency.labels({ route });
@@ -31,11 +31,11 @@ export function observed(route: string, handler: RouteHandler, obs: Observer): R
   };
   const fail = (start: number, err: unknown): Response =>
     record(start, responseOfError(err, (e) => obs.onInternal(e, route)));
-  return (c) => {
+  return (a) => {
     const start = performance.now();
     let out: Response | Promise<Response>;
     try {
-      out = handler(c);
+      out = handler(a);
     } catch (err) {
       return fail(start, err);
     }

@@ -1,4 +1,6 @@
 // GET /v1/members/:id — the member view, for that member's own token or a key with `read`.
+// Framework-free (Authorization header, id segment) → response: app.ts calls it from its Hono
+// route and from the fast path in front of Hono.
 // The hot path: an API key or a remembered token, then a cache hit, answer synchronously.
 // The caller is authenticated (401) and authorized (403) before anything is looked up, so a
 // caller without the right learns nothing about the member. Concurrent misses for one member
@@ -11,7 +13,6 @@ import { MEMBER_MAX } from "../../../proto/types.ts";
 import type { Authenticator } from "../authenticator.ts";
 import type { HttpDeps } from "../deps.ts";
 import { HttpError } from "../errors.ts";
-import type { RouteHandler } from "../observed.ts";
 
 const MEMBER_ID = /^[1-9][0-9]{0,15}$/;
 const VIEW_HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "private, no-store" } as const;
@@ -23,7 +24,10 @@ export function parseMemberId(raw: string | undefined): number {
   return member;
 }
 
-export function memberHandler(deps: Pick<HttpDeps, "cache" | "engines">, auth: Authenticator): RouteHandler {
+/** The member read without a framework: (Authorization header, the path's id segment) → response. */
+export type MemberRead = (authorization: string | null | undefined, rawId: string | undefined) => Response | Promise<Response>;
+
+export function memberRead(deps: Pick<HttpDeps, "cache" | "engines">, auth: Authenticator): MemberRead {
   const inFlight = new Map<number, Promise<string>>();
 
   /** The view's JSON text, from the engine; cached. */
@@ -53,9 +57,8 @@ export function memberHandler(deps: Pick<HttpDeps, "cache" | "engines">, auth: A
     return cached !== undefined ? answer(cached) : fetchView(member).then(answer);
   };
 
-  return (c) => {
-    const principal = auth.principal(c.req.header("authorization"));
-    const raw = c.req.param("id");
+  return (authorization, raw) => {
+    const principal = auth.principal(authorization);
     if (principal instanceof Promise) return principal.then((p) => read(p, parseMemberId(raw)));
     return read(principal, parseMemberId(raw));
   };
