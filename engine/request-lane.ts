@@ -15,7 +15,8 @@
 //   LANE_CHANGED_SUBJECT    every engine publishes the same whenever its served set changes
 //   <lane>                  [[op, partition, body], …] → replies [[index, status, answer], …]
 //                           (JSON), as many as it takes to answer every item once
-//                           op "m": body = member id; op "e": an elig request body;
+//                           op "m": body = member id; op "M": the same, answered as the
+//                           view's JSON text (a string); op "e": an elig request body;
 //                           op "c": a claim request body (answered once its record is
 //                           stored, in whichever reply is next);
 //                           op "E" (partition -1): {benefit, members} of any partitions →
@@ -35,6 +36,7 @@ import {
   LANE_OP_ELIGIBILITY,
   LANE_OP_ELIGIBILITY_BATCH,
   LANE_OP_MEMBER,
+  LANE_OP_MEMBER_JSON,
   type LaneEntry,
 } from "../proto/lane.ts";
 import { partitionOf } from "../proto/partition.ts";
@@ -145,6 +147,9 @@ export class RequestLane {
       if (!this.served.has(p) || !runner) throw new RequestError(503, "not_owner", `partition ${p} is not served by ${this.deps.engineId}`);
       if (op === LANE_OP_MEMBER) {
         return [0, await memberAnswer(p, runner, this.deps.partitions, memberIdOf(body))];
+      }
+      if (op === LANE_OP_MEMBER_JSON) {
+        return [0, JSON.stringify(await memberAnswer(p, runner, this.deps.partitions, memberIdOf(body)))];
       }
       if (op === LANE_OP_ELIGIBILITY) return [0, eligibilityAnswer(this.deps, p, eligibilityRequestOf(body, p, this.deps.partitions))];
       if (op === LANE_OP_CLAIM) return [0, await claimAnswer(this.deps, p, claimRequestOf(body, p, this.deps.partitions))];

@@ -5,7 +5,7 @@
 
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type ClaimAnswer, type Eligibility, type EligibilityReason, isEligibilityReason } from "../proto/benefit.ts";
-import { LANE_OP_CLAIM, LANE_OP_ELIGIBILITY, LANE_OP_ELIGIBILITY_BATCH, LANE_OP_MEMBER } from "../proto/lane.ts";
+import { LANE_OP_CLAIM, LANE_OP_ELIGIBILITY, LANE_OP_ELIGIBILITY_BATCH, LANE_OP_MEMBER, LANE_OP_MEMBER_JSON } from "../proto/lane.ts";
 import { claimRequestSubject, eligibilityRequestSubject, memberRequestSubject } from "../proto/names.ts";
 import { partitionOf } from "../proto/partition.ts";
 import { ReplyError, ReplyInbox } from "../proto/reply-inbox.ts";
@@ -79,6 +79,26 @@ export class EngineClient {
   memberView(member: number): Promise<MemberView> {
     const p = partitionOf(member, this.partitions);
     return this.viaLane(p, LANE_OP_MEMBER, member, memberRequestSubject(p), { member }) as Promise<MemberView>;
+  }
+
+  /**
+   * The member view as the engine's JSON text, never parsed here: the HTTP read caches and
+   * answers it as is (a parse and a stringify per read were the gateway's largest cost on a
+   * cache miss).
+   */
+  async memberViewJson(member: number): Promise<string> {
+    const p = partitionOf(member, this.partitions);
+    const viaLane = this.lanes?.ask(p, LANE_OP_MEMBER_JSON, member);
+    if (viaLane) {
+      const [status, answer] = await viaLane;
+      if (status === 0) {
+        if (typeof answer !== "string") throw badAnswer("a lane's member view");
+        return answer;
+      }
+      if (status !== 503) throw engineErrorOf(status, answer);
+      this.lanes!.fallbacks++;
+    }
+    return this.requestText(memberRequestSubject(p), { member });
   }
 
   eligibility(benefit: string, member: number): Promise<Eligibility> {
@@ -177,6 +197,16 @@ export class EngineClient {
 
   /** A JSON request to a partition endpoint; error answers become EngineError. */
   async request(subject: string, body: unknown): Promise<unknown> {
+    const text = await this.requestText(subject, body);
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw badAnswer(subject);
+    }
+  }
+
+  /** The same, answered as the reply's text (JSON, unparsed). */
+  async requestText(subject: string, body: unknown): Promise<string> {
     const payload = JSON.stringify(body);
     const giveUpAt = performance.now() + this.ownerlessRetryMs;
     for (let attempt = 0; ; attempt++) {
@@ -184,9 +214,9 @@ export class EngineClient {
       try {
         const reply = await this.inbox.request(subject, payload);
         const status = Number(reply.headers?.get("Nats-Service-Error-Code") || 0);
-        const json: unknown = JSON.parse(decoder.decode(reply.data));
-        if (status === 0) return json;
-        const err = engineErrorOf(status, json);
+        const text = decoder.decode(reply.data);
+        if (status === 0) return text;
+        const err = engineErrorOf(status, jsonOrNull(text));
         if (status !== 503 || last) throw err;
       } catch (err) {
         if (err instanceof EngineError) throw err;
@@ -197,5 +227,13 @@ export class EngineClient {
       }
       await Bun.sleep(RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)]);
     }
+  }
+}
+
+function jsonOrNull(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
   }
 }

@@ -3,7 +3,6 @@
 // It keeps the view's JSON text: a hit is answered without serialising anything.
 
 import { LRUCache } from "lru-cache";
-import type { MemberView } from "./engine-client.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 
 export class MemberCache {
@@ -29,9 +28,8 @@ export class MemberCache {
     return v;
   }
 
-  /** Caches a view; returns its JSON text. */
-  set(member: number, view: MemberView): string {
-    const json = JSON.stringify(view);
+  /** Caches a view's JSON text (as the engine printed it); returns it. */
+  set(member: number, json: string): string {
     this.lru.set(member, json);
     return json;
   }

@@ -12,6 +12,8 @@ export const LANE_ITEMS_MAX = 512;
 export const LANE_OP_MEMBER = "m";
 export const LANE_OP_ELIGIBILITY = "e";
 export const LANE_OP_CLAIM = "c";
+/** A member view as its JSON text (a string): the gateway caches and serves it as is, unparsed. */
+export const LANE_OP_MEMBER_JSON = "M";
 /**
  * Eligibility of many members of any partitions the engine serves, in one item (a promotion
  * system's batch of up to 1000): body {benefit, members}, partition -1; answer {reasons}, one

@@ -107,6 +107,16 @@ describe("the engine request lane", () => {
     expect(new Set(eligs.map((e) => e.reason))).toEqual(new Set(["ok", "tier_too_low"]));
   });
 
+  test("a member view as JSON text through the lane is the endpoint's view, printed once by the engine", async () => {
+    const itemsBefore = engines.lanes!.itemsSent;
+    const texts = await Promise.all(MEMBERS.slice(0, 50).map((m) => engines.memberViewJson(m)));
+    expect(engines.lanes!.itemsSent - itemsBefore).toBe(50);
+    for (let i = 0; i < 50; i++) {
+      const view = await memberViaService(c.nc, MEMBERS[i]);
+      expect(texts[i]).toBe(JSON.stringify(view));
+    }
+  });
+
   test("a batch eligibility check is one lane item per engine and keeps the caller's order", async () => {
     const asked = [...MEMBERS].reverse().concat(MEMBERS[0]);
     const itemsBefore = engines.lanes!.itemsSent;
@@ -201,10 +211,13 @@ describe("the engine request lane", () => {
     const fallbacks = engines.lanes!.fallbacks;
     expect(await engines.memberView(member)).toEqual(before);
     expect(engines.lanes!.fallbacks).toBe(fallbacks + 1);
+    // The view as text too: "even" answers 503, and the endpoint's text is the same view.
+    expect(JSON.parse(await engines.memberViewJson(member))).toEqual(before);
+    expect(engines.lanes!.fallbacks).toBe(fallbacks + 2);
     // A batch too: "even" answers null for partition 2's member, and its endpoint answers it.
     const other = MEMBERS.find((m) => partitionOf(m, P) === 4)!;
     const reasons = await engines.eligibilityReasons("lane-b", [member, other]);
-    expect(engines.lanes!.fallbacks).toBe(fallbacks + 2);
+    expect(engines.lanes!.fallbacks).toBe(fallbacks + 3);
     expect(reasons as unknown[]).toEqual([(await eligibilityViaNats(c.nc, "lane-b", member)).body.reason, (await eligibilityViaNats(c.nc, "lane-b", other)).body.reason]);
   });
 

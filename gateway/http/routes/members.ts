@@ -7,7 +7,6 @@
 // share one engine request.
 
 import { authorize } from "../../auth.ts";
-import type { MemberView } from "../../engine-client.ts";
 import type { Principal } from "../../auth.ts";
 import { MEMBER_MAX } from "../../../proto/types.ts";
 import type { Authenticator } from "../authenticator.ts";
@@ -34,10 +33,10 @@ export function memberRead(deps: Pick<HttpDeps, "cache" | "engines">, auth: Auth
   const fetchView = (member: number): Promise<string> => {
     let pending = inFlight.get(member);
     if (pending === undefined) {
-      pending = deps.engines.memberView(member).then(
-        (view: MemberView) => {
+      pending = deps.engines.memberViewJson(member).then(
+        (json) => {
           inFlight.delete(member);
-          return deps.cache.set(member, view);
+          return deps.cache.set(member, json);
         },
         (err: unknown) => {
           inFlight.delete(member);
