@@ -88,17 +88,9 @@ export class EngineClient {
    */
   async memberViewJson(member: number): Promise<string> {
     const p = partitionOf(member, this.partitions);
-    const viaLane = this.lanes?.ask(p, LANE_OP_MEMBER_JSON, member);
-    if (viaLane) {
-      const [status, answer] = await viaLane;
-      if (status === 0) {
-        if (typeof answer !== "string") throw badAnswer("a lane's member view");
-        return answer;
-      }
-      if (status !== 503) throw engineErrorOf(status, answer);
-      this.lanes!.fallbacks++;
-    }
-    return this.requestText(memberRequestSubject(p), { member });
+    const json = await this.viaLane(p, LANE_OP_MEMBER_JSON, member, memberRequestSubject(p), { member }, (subject, body) => this.requestText(subject, body));
+    if (typeof json !== "string") throw badAnswer("a lane's member view");
+    return json;
   }
 
   eligibility(benefit: string, member: number): Promise<Eligibility> {
@@ -123,9 +115,7 @@ export class EngineClient {
         const lane = this.lanes.laneFor(partitionOf(members[i], this.partitions));
         if (lane === undefined) continue;
         laned[i] = 1;
-        const at = byLane.get(lane);
-        if (at) at.push(i);
-        else byLane.set(lane, [i]);
+        addIndex(byLane, lane, i);
       }
       await Promise.all(
         [...byLane].map(async ([lane, at]) => {
@@ -148,9 +138,7 @@ export class EngineClient {
       if (reasons[i] !== null) continue;
       const p = partitionOf(members[i], this.partitions);
       if (laned[i] === 1) fellBack.add(p);
-      const at = left.get(p);
-      if (at) at.push(i);
-      else left.set(p, [i]);
+      addIndex(left, p, i);
     }
     if (left.size > 0) {
       if (this.lanes) this.lanes.fallbacks += fellBack.size;
@@ -182,9 +170,17 @@ export class EngineClient {
 
   /**
    * Through the engine lane when p's engine is known; a 503 there (moved, replaying, gone)
-   * goes to the partition's endpoint, which retries until an owner answers.
+   * goes to the partition's endpoint, which retries until an owner answers (`endpoint`: its
+   * answer parsed, or as text).
    */
-  private async viaLane(p: number, op: string, laneBody: unknown, subject: string, body: unknown): Promise<unknown> {
+  private async viaLane(
+    p: number,
+    op: string,
+    laneBody: unknown,
+    subject: string,
+    body: unknown,
+    endpoint: (subject: string, body: unknown) => Promise<unknown> = (s, b) => this.request(s, b),
+  ): Promise<unknown> {
     const viaLane = this.lanes?.ask(p, op, laneBody);
     if (viaLane) {
       const [status, answer] = await viaLane;
@@ -192,7 +188,7 @@ export class EngineClient {
       if (status !== 503) throw engineErrorOf(status, answer);
       this.lanes!.fallbacks++;
     }
-    return this.request(subject, body);
+    return endpoint(subject, body);
   }
 
   /** A JSON request to a partition endpoint; error answers become EngineError. */
@@ -236,4 +232,11 @@ function jsonOrNull(text: string): unknown {
   } catch {
     return null;
   }
+}
+
+/** Adds index i to its key's group. */
+function addIndex<K>(groups: Map<K, number[]>, key: K, i: number): void {
+  const at = groups.get(key);
+  if (at) at.push(i);
+  else groups.set(key, [i]);
 }
