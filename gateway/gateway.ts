@@ -62,8 +62,9 @@ export class Gateway {
         port: options.port,
         hostname: options.hostname ?? "127.0.0.1",
         fetch(req, srv) {
-          if (pathOf(req.url) === "/v1/feed") return hub.upgrade(req, srv);
-          return api.fetch(req);
+          const path = pathOf(req.url);
+          if (path === "/v1/feed") return hub.upgrade(req, srv);
+          return api.handle(req, path);
         },
         websocket: hub.websocket,
       });

@@ -39,6 +39,8 @@ const UNMATCHED = "unmatched";
 /** The HTTP API as Bun.serve's fetch handler. */
 export interface HttpApi {
   fetch(req: Request): Response | Promise<Response>;
+  /** The same, for a caller that has the request's path already (gateway.ts routes on it). */
+  handle(req: Request, path: string): Response | Promise<Response>;
   /** The Hono app behind every route but the fast path. */
   app: Hono;
 }
@@ -87,7 +89,7 @@ export function buildHttpApp(deps: HttpDeps): HttpApi {
     },
     obs,
   );
-  app.notFound(unmatched);
+  app.notFound((c) => unmatched(c, undefined));
   // A backstop: every route is already wrapped, so only Hono itself can land here.
   app.onError((err) => {
     obs.onInternal(err, UNMATCHED);
@@ -98,27 +100,17 @@ export function buildHttpApp(deps: HttpDeps): HttpApi {
   // wrapper, without Hono's Context, router and header helpers (~20 % of the gateway's CPU per
   // cached read). Anything else about that path (HEAD, a %-escape, a trailing slash, another
   // method) takes the Hono route, which answers exactly as before.
-  const memberFast = observed<Request>(
-    "/v1/members/:id",
-    (req) => readMember(req.headers.get("authorization"), memberSegmentOf(pathOf(req.url))),
-    obs,
-  );
-  return {
-    app,
-    fetch(req) {
-      if (req.method === "GET" && isPlainMemberPath(pathOf(req.url))) return memberFast(req);
-      return app.fetch(req);
-    },
+  const memberFast = observed<Request, string>("/v1/members/:id", (req, id) => readMember(req.headers.get("authorization"), id), obs);
+  const handle = (req: Request, path: string): Response | Promise<Response> => {
+    if (req.method === "GET" && isPlainMemberPath(path)) return memberFast(req, path.slice(MEMBER_PREFIX.length));
+    return app.fetch(req);
   };
+  return { app, handle, fetch: (req) => handle(req, pathOf(req.url)) };
 }
 
 /** /v1/members/<segment> with one non-empty segment and no %-escape (Hono would decode one). */
 function isPlainMemberPath(path: string): boolean {
   return path.length > MEMBER_PREFIX.length && path.startsWith(MEMBER_PREFIX) && path.indexOf("/", MEMBER_PREFIX.length) < 0 && path.indexOf("%", MEMBER_PREFIX.length) < 0;
-}
-
-function memberSegmentOf(path: string): string {
-  return path.slice(MEMBER_PREFIX.length);
 }
 
 /** `/v1/members/:id` → /^\/v1\/members\/[^/]+$/ */

@@ -4,6 +4,7 @@
 // A wrapper instead of an `app.use("*")` middleware keeps one handler per route, and Hono
 // runs a lone handler without composing a middleware chain — the member read is the hot path.
 // A handler that answers synchronously (cached member, API key) stays synchronous.
+// A second argument is passed through: Hono's `next` (unused), or the fast path's member id.
 
 import type { Context } from "hono";
 import type { GatewayMetrics } from "../metrics.ts";
@@ -17,7 +18,11 @@ export interface Observer {
   onInternal: (err: unknown, route: string) => void;
 }
 
-export function observed<A = Context>(route: string, handler: (a: A) => Response | Promise<Response>, obs: Observer): (a: A) => Response | Promise<Response> {
+export function observed<A = Context, B = unknown>(
+  route: string,
+  handler: (a: A, b: B) => Response | Promise<Response>,
+  obs: Observer,
+): (a: A, b: B) => Response | Promise<Response> {
   // Label sets bound once (per status as it first occurs): prom-client otherwise validates and
   // hashes a label object on every call, a measurable share of a cached member read.
   const latency = obs.metrics.httpLatency.labels({ route });
@@ -31,11 +36,11 @@ export function observed<A = Context>(route: string, handler: (a: A) => Response
   };
   const fail = (start: number, err: unknown): Response =>
     record(start, responseOfError(err, (e) => obs.onInternal(e, route)));
-  return (a) => {
+  return (a, b) => {
     const start = performance.now();
     let out: Response | Promise<Response>;
     try {
-      out = handler(a);
+      out = handler(a, b);
     } catch (err) {
       return fail(start, err);
     }
