@@ -3,7 +3,8 @@
 
 import type { BadInputCode } from "../proto/errors.ts";
 import { memberHash32 } from "../proto/partition.ts";
-import { ITEM_TICK, type OrderReader } from "../proto/reader.ts";
+import { idStringAt, ITEM_TICK, type OrderReader } from "../proto/reader.ts";
+import { OrderChunk } from "./order-chunk.ts";
 import { DUPLICATE, type PartitionState, type StateChange } from "./state/partition-state.ts";
 
 export interface DeadLetter {
@@ -24,6 +25,8 @@ export interface MessageResult {
 }
 
 const NONE: never[] = [];
+/** One chunk serves every call: applyMessage runs to its end without yielding. */
+const chunk = new OrderChunk();
 
 export function applyMessage(
   state: PartitionState,
@@ -40,43 +43,51 @@ export function applyMessage(
   const partitions = state.config.partitions;
   const partition = state.partition;
   const tsMax = storedMs + state.config.futureSkewMs;
-  while (reader.next()) {
-    let code = reader.error;
-    if (code === null && reader.ts > tsMax) code = "ts_in_future";
-    if (code === null && reader.kind !== ITEM_TICK && memberHash32(reader.member) % partitions !== partition) {
-      code = "wrong_partition";
-    }
-    if (code !== null) {
-      if (result.deadLetters === NONE) result.deadLetters = [];
-      result.deadLetters.push({ item: reader.index, code, bytes: data.subarray(reader.itemStart, reader.itemEnd) });
-      continue;
-    }
-    if (reader.kind === ITEM_TICK) {
-      state.advanceClock(reader.ts);
-    } else {
-      const r = state.applyOrder(
-        reader.kind,
-        reader.member,
-        reader.line,
-        reader.amount,
-        reader.ts,
-        reader.orderTs,
-        reader.fingerprintHi,
-        reader.fingerprintLo,
-      );
-      if (r === DUPLICATE) {
-        result.duplicates++;
-        continue;
+  const { error, kind, member, ts } = chunk;
+  // Decode a chunk, validate it, let the state touch what it will need, then apply it in order.
+  while (chunk.fill(reader)) {
+    const n = chunk.length;
+    for (let k = 0; k < n; k++) {
+      if (error[k] === null && ts[k] > tsMax) error[k] = "ts_in_future";
+      if (error[k] === null && kind[k] !== ITEM_TICK && memberHash32(member[k]) % partitions !== partition) {
+        error[k] = "wrong_partition";
       }
     }
-    result.applied++;
-    // Changes are rare: only now is the id decoded into a string.
-    if (state.pendingChanges > 0) {
-      const cause = reader.kind === ITEM_TICK ? "" : reader.idString();
-      if (result.changes === NONE) result.changes = [];
-      for (const c of state.takeChanges()) {
-        if (!c.rollover) c.cause = cause;
-        result.changes.push(c);
+    state.warm(chunk);
+    for (let k = 0; k < n; k++) {
+      const code = error[k];
+      if (code !== null) {
+        if (result.deadLetters === NONE) result.deadLetters = [];
+        result.deadLetters.push({ item: chunk.index[k], code, bytes: data.subarray(chunk.itemStart[k], chunk.itemEnd[k]) });
+        continue;
+      }
+      if (kind[k] === ITEM_TICK) {
+        state.advanceClock(ts[k]);
+      } else {
+        const r = state.applyOrder(
+          kind[k],
+          member[k],
+          chunk.line[k],
+          chunk.amount[k],
+          ts[k],
+          chunk.orderTs[k],
+          chunk.fingerprintHi[k],
+          chunk.fingerprintLo[k],
+        );
+        if (r === DUPLICATE) {
+          result.duplicates++;
+          continue;
+        }
+      }
+      result.applied++;
+      // Changes are rare: only now is the id decoded into a string.
+      if (state.pendingChanges > 0) {
+        const cause = kind[k] === ITEM_TICK ? "" : idStringAt(data, chunk.idStart[k], chunk.idLength[k]);
+        if (result.changes === NONE) result.changes = [];
+        for (const c of state.takeChanges()) {
+          if (!c.rollover) c.cause = cause;
+          result.changes.push(c);
+        }
       }
     }
   }

@@ -121,7 +121,7 @@ export class OrderReader {
 
   /** The current item's id as a string (allocates; off the hot path). */
   idString(): string {
-    return utf8.decode(this.buf.subarray(this.idStart, this.idStart + this.idLength));
+    return idStringAt(this.buf, this.idStart, this.idLength);
   }
 
   private readItem(start: number): BadInputCode | null {
@@ -369,6 +369,11 @@ function isUtf8(buf: Uint8Array, start: number, len: number): boolean {
     i += 1 + more;
   }
   return true;
+}
+
+/** The id at [start, start + length) of a message body as a string (allocates; off the hot path). */
+export function idStringAt(buf: Uint8Array, start: number, length: number): string {
+  return utf8.decode(buf.subarray(start, start + length));
 }
 
 function integral(x: number): number {

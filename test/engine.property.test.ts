@@ -6,6 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { encode } from "@msgpack/msgpack";
 import { applyMessage } from "../engine/apply-message.ts";
 import { loadConfig, POLICIES, type ConfigInput } from "../engine/config.ts";
+import { CHUNK_ITEMS } from "../engine/order-chunk.ts";
 import { PartitionState } from "../engine/state/partition-state.ts";
 import { OrderReader, partitionOf, TIERS } from "../proto/index.ts";
 import { intBetween, mulberry32, pick } from "./harness/prng.ts";
@@ -32,7 +33,8 @@ function randomLog(seed: number, partitions: number, partition: number, messages
   let n = 0;
   for (let i = 0; i < messages; i++) {
     const items: unknown[] = [];
-    const count = intBetween(rnd, 1, 8);
+    // Mostly small batches; one in ten longer than applyMessage's chunk, so items cross chunks.
+    const count = rnd() < 0.1 ? intBetween(rnd, CHUNK_ITEMS + 1, 3 * CHUNK_ITEMS) : intBetween(rnd, 1, 8);
     for (let k = 0; k < count; k++) {
       // Time mostly creeps forward, sometimes leaps months (rollovers, window expiry).
       const r = rnd();
@@ -137,12 +139,13 @@ describe("engine = reference on random logs", () => {
   }
 });
 
-test("the random logs exercise every rule: rollovers, refunds, duplicates, dead letters", () => {
+test("the random logs exercise every rule: rollovers, refunds, duplicates, dead letters, long batches", () => {
   let rollovers = 0;
   let downgrades = 0;
   let dead = 0;
   let duplicates = 0;
   let refundsIn = 0;
+  let deadPastFirstChunk = 0;
   for (const policy of POLICIES) {
     for (let seed = 1; seed <= 12; seed++) {
       const config = loadConfig({ partitions: 4, policy });
@@ -155,6 +158,7 @@ test("the random logs exercise every rule: rollovers, refunds, duplicates, dead 
         rollovers += r.changes.filter((c) => c.rollover).length;
         downgrades += r.changes.filter((c) => c.to < c.from).length;
         dead += r.deadLetters.length;
+        deadPastFirstChunk += r.deadLetters.filter((d) => d.item >= CHUNK_ITEMS).length;
         duplicates += r.duplicates;
       }
     }
@@ -164,4 +168,5 @@ test("the random logs exercise every rule: rollovers, refunds, duplicates, dead 
   expect(dead).toBeGreaterThan(50);
   expect(duplicates).toBeGreaterThan(100);
   expect(refundsIn).toBeGreaterThan(100);
+  expect(deadPastFirstChunk).toBeGreaterThan(10);
 });

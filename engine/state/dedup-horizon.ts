@@ -107,6 +107,15 @@ export class DedupHorizon {
     }
   }
 
+  /** Touches the index slots of n fingerprints (see PartitionState.warm); reads only. */
+  warm(hi: Uint32Array, lo: Uint32Array, n: number): number {
+    const index = this.index;
+    const mask = this.indexMask;
+    let sum = 0;
+    for (let k = 0; k < n; k++) sum += index[2 * (slotOf(hi[k], lo[k]) & mask)];
+    return sum;
+  }
+
   /** Whether a live entry has the fingerprint: in the index, or not moved yet from the old one. */
   private present(hi: number, lo: number): boolean {
     if (this.findIn(this.index, this.indexMask, hi, lo, this.tail)) return true;

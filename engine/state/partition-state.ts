@@ -13,6 +13,7 @@ import type { Config } from "../config.ts";
 import { CellArena, CLASS_MAX, cellKey, cellLine, cellMonth } from "./cell-arena.ts";
 import { DedupHorizon } from "./dedup-horizon.ts";
 import type { ScoreSink } from "../score-feed.ts";
+import type { OrderChunk } from "../order-chunk.ts";
 
 const EMPTY = -1;
 const U32_MAX = 0xffffffff;
@@ -145,6 +146,37 @@ export class PartitionState {
       }
     }
     return APPLIED;
+  }
+
+  /**
+   * Reads, and changes nothing: touches the index slots, member fields, newest cells and dedup
+   * slots that applying the chunk's orders will read, so that their cache misses overlap.
+   * Applying then finds them in cache. Returns a sum of what it read, so no load is dropped.
+   */
+  warm(chunk: OrderChunk): number {
+    const n = chunk.length;
+    const members = chunk.member;
+    const found = chunk.found;
+    const index = this.index;
+    const mask = this.indexMask;
+    let sum = 0;
+    for (let k = 0; k < n; k++) found[k] = index[slotHash(members[k]) & mask];
+    sum += this.dedup.warm(chunk.fingerprintHi, chunk.fingerprintLo, n);
+    const ids = this.ids;
+    const score = this.score;
+    const tier = this.tier;
+    const cellStart = this.cellStart;
+    const cellCount = this.cellCount;
+    for (let k = 0; k < n; k++) {
+      const i = found[k];
+      if (i >= 0) sum += ids[i] + score[i] + tier[i] + cellStart[i] + cellCount[i];
+    }
+    const keys = this.cells.keys;
+    for (let k = 0; k < n; k++) {
+      const i = found[k];
+      if (i >= 0 && ids[i] === members[k] && cellCount[i] > 0) sum += keys[cellStart[i] + cellCount[i] - 1];
+    }
+    return sum;
   }
 
   /** Moves the clock (ticks and orders alike); a new month re-evaluates every member first. */
