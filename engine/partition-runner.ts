@@ -228,7 +228,8 @@ export class PartitionRunner {
       if (this.fenced || this.deps.mayPublish?.() === false) break; // fenced: not one more message
       if (m.seq <= this.lastSeq) continue; // a redelivery: applied already
       const storedMs = Math.floor(m.timestampNanos / 1e6);
-      const r = applyMessage(this.state, this.reader, m.data, storedMs);
+      // A message before the last stored tier change has all its changes stored: no causes needed.
+      const r = applyMessage(this.state, this.reader, m.data, storedMs, m.seq >= this.tierPublished[0]);
       this.lastSeq = m.seq;
       counters.messages++;
       counters.eventsApplied += r.applied;
