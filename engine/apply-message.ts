@@ -55,8 +55,10 @@ export function applyMessage(
     const n = chunk.length;
     for (let k = 0; k < n; k++) {
       if (error[k] === null && ts[k] > tsMax) error[k] = "ts_in_future";
-      if (error[k] === null && kind[k] !== ITEM_TICK && memberHash32(member[k]) % partitions !== partition) {
-        error[k] = "wrong_partition";
+      if (error[k] === null && kind[k] !== ITEM_TICK) {
+        const h = memberHash32(member[k]);
+        chunk.memberHash[k] = h;
+        if (h % partitions !== partition) error[k] = "wrong_partition";
       }
     }
     state.warm(chunk);
@@ -73,6 +75,7 @@ export function applyMessage(
         const r = state.applyOrder(
           kind[k],
           member[k],
+          chunk.memberHash[k],
           chunk.line[k],
           chunk.amount[k],
           ts[k],

@@ -27,6 +27,8 @@ export class OrderChunk {
   readonly itemEnd = new Uint32Array(CHUNK_ITEMS);
   readonly idStart = new Uint32Array(CHUNK_ITEMS);
   readonly idLength = new Uint32Array(CHUNK_ITEMS);
+  /** memberHash32 of each order's member (applyMessage's partition check computes it). */
+  readonly memberHash = new Uint32Array(CHUNK_ITEMS);
   /** Scratch for PartitionState.warm: each member's first index slot. */
   readonly found = new Int32Array(CHUNK_ITEMS);
 

@@ -106,6 +106,8 @@ export class PartitionState {
   applyOrder(
     kind: number,
     member: number,
+    /** memberHash32(member), which the caller computed for the partition check already. */
+    memberHash: number,
     line: number,
     amount: number,
     ts: number,
@@ -127,7 +129,7 @@ export class PartitionState {
     if (kind === ITEM_PAID) {
       const month = this.monthOf(ts);
       if (month < windowStart) return APPLIED; // a late event older than the window
-      const i = this.memberIndexOrCreate(member);
+      const i = this.memberIndexOrCreate(member, memberHash);
       const before = this.score[i];
       this.addPoints(i, month, line, points);
       this.tierAfterEvent(i, ts);
@@ -136,7 +138,7 @@ export class PartitionState {
       console.assert(kind === ITEM_REFUND, "order kind is paid or refund");
       const month = this.monthOf(orderTs >= 0 ? orderTs : ts);
       if (month < windowStart) return APPLIED;
-      const i = this.memberIndex(member);
+      const i = this.indexOf(member, slotHashOf(memberHash));
       if (i === EMPTY) return APPLIED;
       const before = this.score[i];
       this.takePoints(i, month, line, points);
@@ -156,11 +158,12 @@ export class PartitionState {
   warm(chunk: OrderChunk): number {
     const n = chunk.length;
     const members = chunk.member;
+    const hashes = chunk.memberHash;
     const found = chunk.found;
     const index = this.index;
     const mask = this.indexMask;
     let sum = 0;
-    for (let k = 0; k < n; k++) found[k] = index[slotHash(members[k]) & mask];
+    for (let k = 0; k < n; k++) found[k] = index[slotHashOf(hashes[k]) & mask];
     sum += this.dedup.warm(chunk.fingerprintHi, chunk.fingerprintLo, n);
     const ids = this.ids;
     const score = this.score;
@@ -370,8 +373,12 @@ export class PartitionState {
   // ---- members ------------------------------------------------------------------------------
 
   memberIndex(member: number): number {
+    return this.indexOf(member, slotHash(member));
+  }
+
+  private indexOf(member: number, slotHash: number): number {
     const mask = this.indexMask;
-    for (let s = slotHash(member) & mask; ; s = (s + 1) & mask) {
+    for (let s = slotHash & mask; ; s = (s + 1) & mask) {
       const i = this.index[s];
       if (i === EMPTY || this.ids[i] === member) return i;
     }
@@ -383,9 +390,9 @@ export class PartitionState {
     return i < 0 ? 0 : this.tier[i];
   }
 
-  private memberIndexOrCreate(member: number): number {
+  private memberIndexOrCreate(member: number, memberHash: number): number {
     const mask = this.indexMask;
-    let s = slotHash(member) & mask;
+    let s = slotHashOf(memberHash) & mask;
     for (; ; s = (s + 1) & mask) {
       const i = this.index[s];
       if (i === EMPTY) break;
@@ -494,7 +501,11 @@ export class PartitionState {
 
 /** Member id → index slot: a hash independent of partitionOf's (members of one partition share h mod P). */
 function slotHash(member: number): number {
-  return fmix32(memberHash32(member) ^ 0x2545f491);
+  return slotHashOf(memberHash32(member));
+}
+
+function slotHashOf(memberHash: number): number {
+  return fmix32(memberHash ^ 0x2545f491);
 }
 
 function indexSlotsFor(members: number): number {
