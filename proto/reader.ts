@@ -225,7 +225,7 @@ export class OrderReader {
         return skipValue(buf, p, this.end);
       }
       if (f === F_ID) {
-        state[f] = len > 0 && len <= ORDER_ID_BYTES_MAX && isUtf8(buf, s, len) ? PRESENT : INVALID;
+        state[f] = len > 0 && len <= ORDER_ID_BYTES_MAX && this.hashId(s, len) ? PRESENT : INVALID;
         this.idStart = s;
         this.idLength = len;
       } else if (f === F_LINE) {
@@ -316,20 +316,39 @@ export class OrderReader {
     }
   }
 
-  /** Two independent 32-bit hashes (FNV-1a and a Murmur-style mix) of the id bytes and kind. */
-  private fingerprint(): void {
+  /** The id bytes' part of the fingerprint (hashId), before the kind is mixed in. */
+  private idHashA = 0;
+  private idHashB = 0;
+
+  /**
+   * Hashes the id's bytes for the fingerprint and checks they are UTF-8, in one pass over
+   * them: an id of ASCII bytes (the usual one) is read once, not once per job.
+   */
+  private hashId(start: number, len: number): boolean {
     const buf = this.buf;
     let a = 0x811c9dc5;
-    let b = 0x5bd1e995 ^ this.idLength;
-    const end = this.idStart + this.idLength;
-    for (let i = this.idStart; i < end; i++) {
+    let b = 0x5bd1e995 ^ len;
+    let high = 0;
+    const end = start + len;
+    for (let i = start; i < end; i++) {
       const c = buf[i];
+      high |= c;
       a = Math.imul(a ^ c, 0x01000193);
       b = Math.imul(b ^ c, 0x5bd1e995);
       b ^= b >>> 15;
     }
-    a = Math.imul(a ^ this.kind, 0x01000193);
-    b = Math.imul(b ^ (this.kind + 1), 0x5bd1e995);
+    this.idHashA = a;
+    this.idHashB = b;
+    return high < 0x80 || isUtf8(buf, start, len);
+  }
+
+  /**
+   * Two independent 32-bit hashes (FNV-1a and a Murmur-style mix) of the id bytes and kind:
+   * hashId's two hashes of the bytes, with the kind mixed into each.
+   */
+  private fingerprint(): void {
+    const a = Math.imul(this.idHashA ^ this.kind, 0x01000193);
+    const b = Math.imul(this.idHashB ^ (this.kind + 1), 0x5bd1e995);
     this.fingerprintHi = a >>> 0;
     this.fingerprintLo = (b ^ (b >>> 13)) >>> 0;
   }

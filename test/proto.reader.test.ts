@@ -21,6 +21,7 @@ import {
   type Order,
   OrderReader,
 } from "../proto/index.ts";
+import { encode } from "@msgpack/msgpack";
 import { mulberry32 } from "./harness/prng.ts";
 
 const SEED = Number(process.env.PROTO_SEED ?? 0x0bad5eed);
@@ -669,6 +670,24 @@ describe("fingerprint of (id, kind)", () => {
     expect(reader.error).toBeNull();
     return `${reader.fingerprintHi}:${reader.fingerprintLo}`;
   };
+
+  test("is stable: snapshots keep fingerprints, so these values never change", () => {
+    // Printed by the reader before ids were hashed in the same pass as their UTF-8 check.
+    const known: [string, "paid" | "refund", number, number][] = [
+      ["o-1", "paid", 4199316664, 1179933487],
+      ["o-1", "refund", 4216094283, 1506732090],
+      ["订单-7", "paid", 2316426176, 3743763843],
+      ["订单-7", "refund", 2333203795, 2203439495],
+      ["x".repeat(64), "paid", 3156943903, 2284396588],
+      ["été-2026-11", "refund", 1242588932, 257567789],
+    ];
+    for (const [id, kind, hi, lo] of known) {
+      expect(reader.begin(encode([{ id, member: 7, line: "taobao", kind, amount: 100, ts: 1 }]))).toBeNull();
+      expect(reader.next()).toBe(true);
+      expect(reader.error).toBeNull();
+      expect([id, kind, reader.fingerprintHi, reader.fingerprintLo]).toEqual([id, kind, hi, lo]);
+    }
+  });
 
   test("differs between paid and refund, equals for the same (id, kind) in any message", () => {
     const rnd = mulberry32(SEED + 6);
