@@ -175,9 +175,13 @@ export class PartitionState {
       if (i >= 0) sum += ids[i] + score[i] + tier[i] + cellStart[i] + cellCount[i];
     }
     const keys = this.cells.keys;
+    const points = this.cells.points;
     for (let k = 0; k < n; k++) {
       const i = found[k];
-      if (i >= 0 && ids[i] === members[k] && cellCount[i] > 0) sum += keys[cellStart[i] + cellCount[i] - 1];
+      if (i >= 0 && ids[i] === members[k] && cellCount[i] > 0) {
+        const c = cellStart[i] + cellCount[i] - 1;
+        sum += keys[c] + points[c];
+      }
     }
     return sum;
   }
