@@ -24,6 +24,7 @@
 // Then the peer: a bare Bun.serve (no logic) server.publish-ing the same small frames at the
 // same rate to K connected clients, timed the same way, with the stack stopped.
 
+import { availableParallelism } from "node:os";
 import { loadConfig } from "../../engine/config.ts";
 import { processCpuS } from "../cpu-time.ts";
 import { type Child, spawnRole, stopAll } from "../stack/children.ts";
@@ -52,6 +53,11 @@ const ALL_PHASES = [
 ] as const;
 /** FEED_LATENCY_PHASES=target runs only the named phases (profiling, A/B runs). */
 const PHASES = process.env.FEED_LATENCY_PHASES ? ALL_PHASES.filter((p) => process.env.FEED_LATENCY_PHASES!.split(",").includes(p.name)) : ALL_PHASES;
+/**
+ * FEED_ENGINES=N runs N engine processes, the partitions split among them (p mod N): on a
+ * machine with cores to spare one engine's event loop is the limit (README, Performance).
+ */
+const ENGINES = Number(process.env.FEED_ENGINES ?? 1);
 const PHASE_MS = 10_000;
 const RAW_MS = 10_000;
 const POPULATION_MEMBERS = 500_000;
@@ -117,7 +123,10 @@ async function run(ctx: BenchContext): Promise<RowDraft[]> {
   let clock: { skewMs: number; uncertaintyMs: number };
   let counts: Record<string, unknown>;
 
-  const stack = await startStack(ctx);
+  if (!(Number.isInteger(ENGINES) && ENGINES >= 1 && ENGINES <= PARTITIONS)) {
+    throw new Error(`FEED_ENGINES must be an integer 1 … ${PARTITIONS}, got ${process.env.FEED_ENGINES}`);
+  }
+  const stack = await startStack(ctx, { engines: ENGINES });
   let load: Child | null = null;
   let clients: Child | null = null;
   try {
@@ -147,19 +156,34 @@ async function run(ctx: BenchContext): Promise<RowDraft[]> {
   return report(ctx, { phases, raw, k, members, probeRate, clock, open, counts });
 }
 
+/** The engines' counters added up; their event-loop lag is the worst of theirs. */
+function sumCounters(all: EngineCountersReply[]): Pick<EngineCountersReply, "eventsApplied" | "tierChanges" | "lag"> {
+  return {
+    eventsApplied: all.reduce((n, c) => n + c.eventsApplied, 0),
+    tierChanges: all.reduce((n, c) => n + c.tierChanges, 0),
+    lag: {
+      maxMs: Math.max(...all.map((c) => c.lag.maxMs)),
+      over50Ms: all.reduce((n, c) => n + c.lag.over50Ms, 0),
+      ticks: all.reduce((n, c) => n + c.lag.ticks, 0),
+    },
+  };
+}
+
 async function phase(e: Env, name: string, rate: number, durationMs: number): Promise<Phase> {
   e.ctx.log(`feed-latency: phase ${name}: ${rate} orders/s for ${durationMs / 1000} s`);
-  const pids: Record<string, number> = {
-    "nats-server": e.stack.nats.pid,
-    engine: e.stack.engine.pid,
-    gateway: e.stack.gateway.pid,
-    publisher: e.load.pid,
-    clients: e.clients.pid,
+  // CPU per role: the engines' processes count together.
+  const pids: Record<string, number[]> = {
+    "nats-server": [e.stack.nats.pid],
+    [e.stack.engines.length === 1 ? "engine" : "engines"]: e.stack.engines.map((c) => c.pid),
+    gateway: [e.stack.gateway.pid],
+    publisher: [e.load.pid],
+    clients: [e.clients.pid],
   };
-  const engineCounters = () => e.stack.engine.request<EngineCountersReply>("counters", undefined, 30_000);
+  const cpuOf = (ps: number[]) => ps.reduce((sum, pid) => sum + processCpuS(pid), 0);
+  const engineCounters = async () => sumCounters(await Promise.all(e.stack.engines.map((c) => c.request<EngineCountersReply>("counters", undefined, 30_000))));
   const gatewayLoad = () => e.stack.gateway.request<GatewayLoad>("load", undefined, 30_000);
-  const cpu0 = Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, processCpuS(pid)]));
-  const foreign = foreignCpuSpan([...Object.values(pids), process.pid]);
+  const cpu0 = Object.fromEntries(Object.entries(pids).map(([n, ps]) => [n, cpuOf(ps)]));
+  const foreign = foreignCpuSpan([...Object.values(pids).flat(), process.pid]);
   const before = await engineCounters();
   const gwBefore = await gatewayLoad();
   const t0 = performance.now();
@@ -170,7 +194,7 @@ async function phase(e: Env, name: string, rate: number, durationMs: number): Pr
   const atWindowEnd = await engineCounters();
   const gwAtEnd = await gatewayLoad();
   const windowS = (performance.now() - t0) / 1000;
-  const cpu = Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, (processCpuS(pid) - cpu0[n]) / windowS]));
+  const cpu = Object.fromEntries(Object.entries(pids).map(([n, ps]) => [n, (cpuOf(ps) - cpu0[n]) / windowS]));
   const f = foreign();
   cpu["processes outside this benchmark"] = f.foreign;
   cpu["stolen by the hypervisor"] = f.steal;
@@ -303,7 +327,7 @@ function report(ctx: BenchContext, o: Outcome): RowDraft[] {
             `rate held: ${p.held ? "yes" : "no"} (${Math.round(p.backlogAtEnd).toLocaleString("en")} orders unapplied at the window's end)`
           : "") +
         `; ${p.drained ? "drained" : "NOT drained"} ${(p.drainMs / 1000).toFixed(1)} s after the window. CPU per wall second: ${Object.entries(p.cpu).map(([n, c]) => `${n} ${c.toFixed(2)}`).join(", ")}. ` +
-        `Event-loop lag (max; ticks > 50 ms late): engine ${fmtMs(p.engineLag.maxMs)} ms, ${p.engineLag.over50Ms}; gateway ${fmtMs(p.gatewayLag.maxMs)} ms, ${p.gatewayLag.over50Ms}.`,
+        `Event-loop lag (max; ticks > 50 ms late): ${ENGINES === 1 ? "engine" : "engines (the worst)"} ${fmtMs(p.engineLag.maxMs)} ms, ${p.engineLag.over50Ms}; gateway ${fmtMs(p.gatewayLag.maxMs)} ms, ${p.gatewayLag.over50Ms}.`,
     );
   }
   const heldPhases = o.phases.filter((p) => p.held);
@@ -327,9 +351,9 @@ function report(ctx: BenchContext, o: Outcome): RowDraft[] {
   ctx.note(
     `gateway-feed-latency: background: the realistic population (${o.members.toLocaleString("en")} members, empty at the start; Zipf 1.1 with half the orders uniform; ` +
       `event time follows the wall clock) published every 10 ms as one message per partition (≤ 256 orders), no Nats-Msg-Id, ≤ 4096 messages unacknowledged; ` +
-      `the engine runs with ticks off. A rate is held when the engine applied ≥ ${RATE_HELD_SHARE * 100} % of it over the ${(PHASE_MS / 1000).toFixed(0)} s window with ≤ ${BACKLOG_S_MAX} s of it ` +
+      `${ENGINES === 1 ? "one engine process" : `${ENGINES} engine processes (FEED_ENGINES), engine i owning the partitions p with p mod ${ENGINES} = i`}, ticks off. A rate is held when the engine applied ≥ ${RATE_HELD_SHARE * 100} % of it over the ${(PHASE_MS / 1000).toFixed(0)} s window with ≤ ${BACKLOG_S_MAX} s of it ` +
       `left; the target passes only when ${TARGET_RATE.toLocaleString("en")} orders/s is held and p99 ≤ ${LATENCY_P99_MS_MAX} ms with every probe's frame in. Every process shares ` +
-      `this machine's 2 cores (nats-server, engine, gateway, publisher, clients).`,
+      `this machine's ${availableParallelism()} cores (nats-server, ${ENGINES === 1 ? "engine" : "engines"}, gateway, publisher, clients).`,
   );
   ctx.note(
     `gateway-feed-latency: clocks: the clients' wall clock minus the publisher's, measured over IPC round trips, is ${o.clock.skewMs.toFixed(3)} ms (± ${o.clock.uncertaintyMs.toFixed(3)} ms): ` +

@@ -1,5 +1,5 @@
-// An engine in a process of its own, owning every partition:
-//   bun loadtest/stack/engine-role.ts <natsUrl> [configJson]
+// An engine in a process of its own, owning every partition or the ones listed:
+//   bun loadtest/stack/engine-role.ts <natsUrl> [configJson] [partitionsJson]
 // Commands: counters (what it applied and produced, its event-loop lag since the last
 // counters), caughtUp (waits for the replay).
 
@@ -23,14 +23,16 @@ export interface EngineCountersReply {
   lag: LoopLag;
 }
 
-async function main(natsUrl: string, configJson: string | undefined): Promise<void> {
+async function main(natsUrl: string, configJson: string | undefined, partitionsJson: string | undefined): Promise<void> {
   let warnings = 0;
   const note = (level: string, msg: string) => {
     if (warnings++ < LOG_LINES_SHOWN_MAX) process.stderr.write(`  engine ${level}: ${msg}\n`);
   };
   const log: Logger = { info() {}, warn: (m) => note("warn", m), error: (m) => note("error", m), child: () => log };
   const config = loadConfig(configJson ? JSON.parse(configJson) : {});
-  const engine = await Engine.start({ natsUrl, config, log, name: "bench-engine" });
+  const partitions = partitionsJson ? (JSON.parse(partitionsJson) as number[]) : undefined;
+  const name = partitions ? `bench-engine-${partitions[0]}` : "bench-engine";
+  const engine = await Engine.start({ natsUrl, config, log, name, partitions });
   const lag = new LoopLagMonitor();
   serveRole(
     { pid: process.pid },
@@ -54,4 +56,4 @@ async function main(natsUrl: string, configJson: string | undefined): Promise<vo
   );
 }
 
-await main(process.argv[2], process.argv[3]);
+await main(process.argv[2], process.argv[3], process.argv[4]);
