@@ -8,7 +8,10 @@
 import type { BadInputCode } from "../proto/errors.ts";
 import type { OrderReader } from "../proto/reader.ts";
 
-/** Items per chunk: enough misses in flight to overlap, few enough to stay in L1. */
+/**
+ * Items per chunk: enough misses in flight to overlap, and the chunk's arrays stay in L1.
+ * 16, 32, 64 and 128 applied the bench population alike (1.84–1.99 M orders/s in one sitting).
+ */
 export const CHUNK_ITEMS = 32;
 
 export class OrderChunk {
