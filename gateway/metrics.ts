@@ -1,23 +1,13 @@
 // Gateway metrics, in one prom-client registry per gateway (tests run several in a process).
 
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
 import type { EngineLanes } from "./engine-lanes.ts";
+import { HttpStats } from "./http/route-stats.ts";
 
 export class GatewayMetrics {
   readonly registry = new Registry();
-  readonly httpRequests = new Counter({
-    name: "tierstream_http_requests_total",
-    help: "HTTP requests by route and status",
-    labelNames: ["route", "status"] as const,
-    registers: [this.registry],
-  });
-  readonly httpLatency = new Histogram({
-    name: "tierstream_http_request_seconds",
-    help: "HTTP request latency by route",
-    labelNames: ["route"] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-    registers: [this.registry],
-  });
+  /** Requests and latency by route (counted outside prom-client: gateway/http/route-stats.ts). */
+  readonly http = new HttpStats(this.registry);
   readonly wsConnections = new Gauge({
     name: "tierstream_ws_connections",
     help: "open WebSocket feed connections",

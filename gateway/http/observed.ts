@@ -23,15 +23,9 @@ export function observed<A = Context, B = unknown>(
   handler: (a: A, b: B) => Response | Promise<Response>,
   obs: Observer,
 ): (a: A, b: B) => Response | Promise<Response> {
-  // Label sets bound once (per status as it first occurs): prom-client otherwise validates and
-  // hashes a label object on every call, a measurable share of a cached member read.
-  const latency = obs.metrics.httpLatency.labels({ route });
-  const byStatus = new Map<number, { inc(): void }>();
+  const stats = obs.metrics.http.route(route);
   const record = (start: number, res: Response): Response => {
-    let requests = byStatus.get(res.status);
-    if (requests === undefined) byStatus.set(res.status, (requests = obs.metrics.httpRequests.labels({ route, status: res.status })));
-    requests.inc();
-    latency.observe((performance.now() - start) / 1000);
+    stats.record(res.status, (performance.now() - start) / 1000);
     return res;
   };
   const fail = (start: number, err: unknown): Response =>
