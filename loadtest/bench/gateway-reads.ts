@@ -27,7 +27,7 @@ import { foreignCpuSpan } from "../stack/machine-cpu.ts";
 import type { EngineCountersReply } from "../stack/engine-role.ts";
 import { type RedisBenchResult, redisBenchmark, startRedis } from "../stack/redis.ts";
 import { startStack, type Stack } from "../stack/stack.ts";
-import { runWrk, type WrkResult, writeCyclingScript } from "../stack/wrk.ts";
+import { runWrk, type WrkResult, writeCyclingScript, writeRandomScript } from "../stack/wrk.ts";
 import { type BenchContext, type BenchModule, compared, type RowDraft } from "./types.ts";
 
 const MEMBERS = 10_000;
@@ -44,6 +44,12 @@ const HOUR_MS = 3_600_000;
 /** A second, smaller run over this many ids: the path the member cache answers. */
 const HOT_MEMBERS = 100;
 const HOT_MEASURE_S = 5;
+/**
+ * A third run, over every id drawn at random as redis-benchmark -r draws its keys: the same
+ * access pattern as the peer's. The target stays on the first run, which visits each id at
+ * the longest interval the rate allows (the member cache's worst case).
+ */
+const RANDOM_MEASURE_S = 5;
 
 export const gatewayReadsBench: BenchModule = {
   name: "gateway-reads",
@@ -57,6 +63,8 @@ interface GatewayRead {
   cacheMisses: number;
   hot: WrkResult;
   hotHitShare: number;
+  random: WrkResult;
+  randomHitShare: number;
   viewBytes: number;
   cpu: { gateway: number; engine: number; nats: number; wrk: number; foreign: number; steal: number };
 }
@@ -109,6 +117,12 @@ function rows(ctx: BenchContext, gw: GatewayRead, redis: RedisRead, members: num
       `the path the member cache answers (${(gw.hotHitShare * 100).toFixed(1)} % hits). Non-2xx + socket errors there: ${gw.hot.non2xx + gw.hot.socketErrors}.`,
   );
   ctx.note(
+    `gateway-reads: the "random ids" rows are a third wrk run, ${RANDOM_MEASURE_S} s after that, each request for an id drawn uniformly at random ` +
+      `from all ${members.toLocaleString("en")}, as redis-benchmark -r draws its keys (${(gw.randomHitShare * 100).toFixed(1)} % cache hits). ` +
+      `The target stays on the first run, whose cycle visits each id at the longest interval its rate allows: the cache's worst case. ` +
+      `Non-2xx + socket errors there: ${gw.random.non2xx + gw.random.socketErrors}.`,
+  );
+  ctx.note(
     `gateway-reads: CPU per wall second during the measured run — gateway ${gw.cpu.gateway.toFixed(2)}, engine ${gw.cpu.engine.toFixed(2)}, ` +
       `nats-server ${gw.cpu.nats.toFixed(2)}, wrk ${gw.cpu.wrk.toFixed(2)}, processes outside this benchmark ${gw.cpu.foreign.toFixed(2)}, stolen by the hypervisor ${gw.cpu.steal.toFixed(2)}; ` +
       `redis-server ${redis.cpu.toFixed(2)}, redis-benchmark ${redis.benchmarkCpu.toFixed(2)}, processes outside this benchmark ${redis.foreign.toFixed(2)}, stolen ${redis.steal.toFixed(2)}.`,
@@ -137,6 +151,9 @@ function rows(ctx: BenchContext, gw: GatewayRead, redis: RedisRead, members: num
     compared({ metric: `GET /v1/members/:id, ${HOT_MEMBERS} hot members (cache hits)`, value: gw.hot.requestsPerSec, unit: "req/s", ceiling: redisCeiling }),
     { metric: `GET /v1/members/:id, ${HOT_MEMBERS} hot members: latency p99`, value: gw.hot.p99Ms, unit: "ms" },
     { metric: `GET /v1/members/:id, ${HOT_MEMBERS} hot members: cache hits`, value: gw.hotHitShare * 100, unit: "%" },
+    compared({ metric: "GET /v1/members/:id, ids drawn at random (as redis-benchmark -r)", value: gw.random.requestsPerSec, unit: "req/s", ceiling: redisCeiling }),
+    { metric: "GET /v1/members/:id, ids drawn at random: latency p99", value: gw.random.p99Ms, unit: "ms" },
+    { metric: "GET /v1/members/:id, ids drawn at random: cache hits", value: gw.randomHitShare * 100, unit: "%" },
     { metric: "non-2xx responses + socket errors", value: w.non2xx + w.socketErrors, unit: "responses" },
     { metric: "Redis GET (redis-benchmark)", value: r.rps, unit: "req/s" },
     { metric: "Redis GET latency p50", value: r.p50Ms, unit: "ms" },
@@ -179,7 +196,13 @@ async function readGateway(ctx: BenchContext, wrk: string, dir: string, members:
     const hot = await runWrk(wrk, { url: stack.httpUrl, script: hotScript, connections: CONNECTIONS, durationS: HOT_MEASURE_S });
     const afterHot = cacheCounts(await stack.gateway.request<string>("metrics"));
     const hotHitShare = (afterHot.hit - after.hit) / (afterHot.hit - after.hit + afterHot.miss - after.miss);
-    return { wrk: result, cacheHits: after.hit - before.hit, cacheMisses: after.miss - before.miss, hot, hotHitShare, viewBytes, cpu };
+
+    const randomScript = writeRandomScript(dir, "/v1/members/", ids, { Authorization: auth.authorization }, ctx.seed);
+    ctx.log(`gateway-reads: wrk ${RANDOM_MEASURE_S} s over every id drawn at random`);
+    const random = await runWrk(wrk, { url: stack.httpUrl, script: randomScript, connections: CONNECTIONS, durationS: RANDOM_MEASURE_S });
+    const afterRandom = cacheCounts(await stack.gateway.request<string>("metrics"));
+    const randomHitShare = (afterRandom.hit - afterHot.hit) / (afterRandom.hit - afterHot.hit + afterRandom.miss - afterHot.miss);
+    return { wrk: result, cacheHits: after.hit - before.hit, cacheMisses: after.miss - before.miss, hot, hotHitShare, random, randomHitShare, viewBytes, cpu };
   } finally {
     await stack.stop();
   }

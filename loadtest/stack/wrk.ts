@@ -36,6 +36,26 @@ export function writeCyclingScript(dir: string, pathPrefix: string, ids: readonl
   return path;
 }
 
+/**
+ * A wrk script that asks for an id drawn uniformly at random from `ids` on every request: the
+ * access pattern of redis-benchmark -r, which draws its keys the same way.
+ */
+export function writeRandomScript(dir: string, pathPrefix: string, ids: readonly number[], headers: Record<string, string>, seed: number): string {
+  const path = join(dir, "random-members.lua");
+  const lua = [
+    `local ids = {${ids.join(",")}}`,
+    "local n = #ids",
+    `math.randomseed(${Math.trunc(seed)})`,
+    `local headers = {${Object.entries(headers).map(([k, v]) => `[${JSON.stringify(k)}] = ${JSON.stringify(v)}`).join(", ")}}`,
+    "request = function()",
+    `  return wrk.format("GET", ${JSON.stringify(pathPrefix)} .. ids[math.random(n)], headers)`,
+    "end",
+    "",
+  ].join("\n");
+  writeFileSync(path, lua);
+  return path;
+}
+
 export interface WrkRun {
   url: string;
   script: string;
