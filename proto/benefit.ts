@@ -14,6 +14,8 @@ export const BENEFIT_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 /** Larger inventories are not flash benefits; the bound keeps every count an exact integer. */
 export const BENEFIT_INVENTORY_MAX = 1_000_000_000;
 export const BENEFIT_PER_MEMBER_MAX = 1000;
+/** Members in one eligibility batch at most (CONTRACT: POST /v1/eligibility, members ≤ 1000); the gateway and the engine both hold to it. */
+export const ELIGIBILITY_MEMBERS_MAX = 1000;
 
 export interface Benefit {
   id: string;

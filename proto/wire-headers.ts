@@ -10,6 +10,9 @@ import type { MsgHdrs } from "@nats-io/transport-node";
 const encoder = new TextEncoder();
 const LINE_BREAK = /[\r\n]/;
 
+/** Whether s holds a CR or an LF: a header name or value with one cannot be written. */
+export const hasLineBreak = (s: string): boolean => LINE_BREAK.test(s);
+
 class WireHeaders {
   constructor(private readonly block: string) {}
 
@@ -22,7 +25,7 @@ class WireHeaders {
 export function wireHeaders(entries: readonly (readonly [string, string])[]): MsgHdrs {
   let block = "NATS/1.0\r\n";
   for (const [k, v] of entries) {
-    if (LINE_BREAK.test(k) || LINE_BREAK.test(v) || k.includes(":")) throw new RangeError(`header ${JSON.stringify(k)}: ${JSON.stringify(v)} cannot be written`);
+    if (hasLineBreak(k) || hasLineBreak(v) || k.includes(":")) throw new RangeError(`header ${JSON.stringify(k)}: ${JSON.stringify(v)} cannot be written`);
     block += `${k}: ${v}\r\n`;
   }
   // Only encode() is ever called on it (see above); the rest of MsgHdrs is for received messages.

@@ -1,13 +1,12 @@
 // Request bodies of tierstream.elig.<p> and tierstream.claim.<p> (JSON), checked at the door.
 
-import { BENEFIT_ID_PATTERN } from "../../proto/benefit.ts";
+import { BENEFIT_ID_PATTERN, ELIGIBILITY_MEMBERS_MAX } from "../../proto/benefit.ts";
 import { partitionOf } from "../../proto/partition.ts";
 import { isMemberId } from "../../proto/types.ts";
+import { hasLineBreak } from "../../proto/wire-headers.ts";
 import { RequestError } from "../request-error.ts";
 import type { ClaimRequest } from "./claim-desk.ts";
 
-/** Members in one eligibility request (CONTRACT: POST /v1/eligibility takes up to 1000). */
-export const ELIGIBILITY_MEMBERS_MAX = 1000;
 export const IDEMPOTENCY_KEY_LENGTH_MAX = 200;
 const decoder = new TextDecoder();
 const NOT_AN_OBJECT = "body must be a JSON object";
@@ -62,8 +61,7 @@ export function eligibilityRequestOf(parsed: unknown, p: number, partitions: num
   const body = objectOf(parsed);
   const benefit = benefitOf(body);
   if (Array.isArray(body.members)) {
-    if (body.members.length > ELIGIBILITY_MEMBERS_MAX) throw new RequestError(400, "too_many_members", `at most ${ELIGIBILITY_MEMBERS_MAX} members per request`);
-    return { benefit, members: body.members.map((m) => memberIn(m, p, partitions)), batch: true };
+    return { benefit, members: withinBatchMax(body.members).map((m) => memberIn(m, p, partitions)), batch: true };
   }
   return { benefit, members: [memberIn(body.member, p, partitions)], batch: false };
 }
@@ -74,9 +72,14 @@ export function eligibilityBatchOf(parsed: unknown): { benefit: string; members:
   const benefit = benefitOf(body);
   const members = body.members;
   if (!Array.isArray(members) || members.length === 0) throw new RequestError(400, "bad_members", "members must be a non-empty array of member ids");
-  if (members.length > ELIGIBILITY_MEMBERS_MAX) throw new RequestError(400, "too_many_members", `at most ${ELIGIBILITY_MEMBERS_MAX} members per request`);
-  for (const m of members) memberIdOf(m);
+  for (const m of withinBatchMax(members)) memberIdOf(m);
   return { benefit, members: members as number[] };
+}
+
+/** The members of a batch, or 400 too_many_members past ELIGIBILITY_MEMBERS_MAX. */
+function withinBatchMax<T>(members: T[]): T[] {
+  if (members.length > ELIGIBILITY_MEMBERS_MAX) throw new RequestError(400, "too_many_members", `at most ${ELIGIBILITY_MEMBERS_MAX} members per request`);
+  return members;
 }
 
 /** {benefit, member, key, keyFromClient?} */
@@ -90,8 +93,8 @@ export function claimRequestOf(parsed: unknown, p: number, partitions: number): 
   const benefit = benefitOf(body);
   const member = memberIn(body.member, p, partitions);
   const key = body.key;
-  // No line break: the key goes into the claim record's Nats-Msg-Id header.
-  if (typeof key !== "string" || key.length === 0 || key.length > IDEMPOTENCY_KEY_LENGTH_MAX || /[\r\n]/.test(key)) {
+  // No line break: the key goes into the claim record's Nats-Msg-Id header (wireHeaders refuses one).
+  if (typeof key !== "string" || key.length === 0 || key.length > IDEMPOTENCY_KEY_LENGTH_MAX || hasLineBreak(key)) {
     throw new RequestError(400, "bad_key", `key must be a string of 1–${IDEMPOTENCY_KEY_LENGTH_MAX} characters without a line break`);
   }
   return { benefit, member, key, keyFromClient: body.keyFromClient === true };

@@ -10,7 +10,7 @@
 // gateway); claimed counts come from the gateway's CLAIMS tally.
 
 import { authorize } from "../../auth.ts";
-import { BENEFIT_ID_PATTERN, type Benefit, type EligibilityReason, parseBenefit } from "../../../proto/benefit.ts";
+import { BENEFIT_ID_PATTERN, type Benefit, ELIGIBILITY_MEMBERS_MAX, type EligibilityReason, parseBenefit } from "../../../proto/benefit.ts";
 import { seedPool } from "../../../proto/benefit-pool.ts";
 import { isMemberId } from "../../../proto/types.ts";
 import type { Authenticator } from "../authenticator.ts";
@@ -23,7 +23,6 @@ import { parseMemberId } from "./members.ts";
 
 const DEFINITION_BYTES_MAX = 16 * 1024;
 const SMALL_BODY_BYTES_MAX = 64 * 1024;
-export const ELIGIBILITY_BATCH_MAX = 1000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -120,7 +119,7 @@ export function eligibilityBatchHandler(deps: BenefitDeps, auth: Authenticator):
     const benefit = benefitIdOf(body.benefit);
     const members = body.members;
     if (!Array.isArray(members) || members.length === 0) throw new HttpError(400, "bad_members", "members must be a non-empty array of member ids");
-    if (members.length > ELIGIBILITY_BATCH_MAX) throw new HttpError(400, "too_many_members", `at most ${ELIGIBILITY_BATCH_MAX} members per request`);
+    if (members.length > ELIGIBILITY_MEMBERS_MAX) throw new HttpError(400, "too_many_members", `at most ${ELIGIBILITY_MEMBERS_MAX} members per request`);
     const bad = members.findIndex((m) => !isMemberId(m));
     if (bad >= 0) throw new HttpError(400, "bad_member", `members[${bad}] is not an integer 1 … 2^53−1`);
     const reasons = await deps.engines.eligibilityReasons(benefit, members as number[]);
