@@ -14,8 +14,6 @@ import { pathOf } from "./http/path.ts";
 import { MemberCache } from "./member-cache.ts";
 import { GatewayMetrics } from "./metrics.ts";
 
-export { pathOf };
-
 export class Gateway {
   private constructor(
     readonly nc: NatsConnection,

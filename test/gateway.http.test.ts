@@ -2,7 +2,7 @@
 // credentials and scopes, member reads and the cache, order ingestion (JSON, msgpack, all or
 // nothing, Idempotency-Key), stats, health and metrics.
 
-import { pathOf } from "../gateway/gateway.ts";
+import { pathOf } from "../gateway/http/path.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";

@@ -20,20 +20,7 @@ export interface WrkResult {
 
 /** Writes a wrk script that GETs `${pathPrefix}<id>` for each id in turn, with `headers`. */
 export function writeCyclingScript(dir: string, pathPrefix: string, ids: readonly number[], headers: Record<string, string>): string {
-  const path = join(dir, "cycle-members.lua");
-  const lua = [
-    `local ids = {${ids.join(",")}}`,
-    "local n = #ids",
-    "local i = 0",
-    `local headers = {${Object.entries(headers).map(([k, v]) => `[${JSON.stringify(k)}] = ${JSON.stringify(v)}`).join(", ")}}`,
-    "request = function()",
-    "  i = i % n + 1",
-    `  return wrk.format("GET", ${JSON.stringify(pathPrefix)} .. ids[i], headers)`,
-    "end",
-    "",
-  ].join("\n");
-  writeFileSync(path, lua);
-  return path;
+  return writeIdScript(join(dir, "cycle-members.lua"), pathPrefix, ids, headers, ["local i = 0"], ["i = i % n + 1", "local id = ids[i]"]);
 }
 
 /**
@@ -41,14 +28,19 @@ export function writeCyclingScript(dir: string, pathPrefix: string, ids: readonl
  * access pattern of redis-benchmark -r, which draws its keys the same way.
  */
 export function writeRandomScript(dir: string, pathPrefix: string, ids: readonly number[], headers: Record<string, string>, seed: number): string {
-  const path = join(dir, "random-members.lua");
+  return writeIdScript(join(dir, "random-members.lua"), pathPrefix, ids, headers, [`math.randomseed(${Math.trunc(seed)})`], ["local id = ids[math.random(n)]"]);
+}
+
+/** A wrk script of GETs of `${pathPrefix}<id>`: `setup` runs once, `pick` per request and sets `id`. */
+function writeIdScript(path: string, pathPrefix: string, ids: readonly number[], headers: Record<string, string>, setup: string[], pick: string[]): string {
   const lua = [
     `local ids = {${ids.join(",")}}`,
     "local n = #ids",
-    `math.randomseed(${Math.trunc(seed)})`,
+    ...setup,
     `local headers = {${Object.entries(headers).map(([k, v]) => `[${JSON.stringify(k)}] = ${JSON.stringify(v)}`).join(", ")}}`,
     "request = function()",
-    `  return wrk.format("GET", ${JSON.stringify(pathPrefix)} .. ids[math.random(n)], headers)`,
+    ...pick.map((line) => `  ${line}`),
+    `  return wrk.format("GET", ${JSON.stringify(pathPrefix)} .. id, headers)`,
     "end",
     "",
   ].join("\n");
