@@ -20,6 +20,7 @@ import { RequestLane } from "./request-lane.ts";
 import type { SnapshotStorage } from "./snapshot/snapshot-store.ts";
 import { ObjectSnapshotStore } from "./snapshot/object-store.ts";
 import { SnapshotStore } from "./snapshot/store.ts";
+import { TierMarks } from "./tier-marks.ts";
 import { Ticker } from "./ticker.ts";
 import { TimeSlice } from "./time-slice.ts";
 
@@ -64,6 +65,7 @@ export class Engine {
   private snapshotTimer: ReturnType<typeof setInterval> | null = null;
   private statsSub: Subscription | null = null;
   private lane: RequestLane | null = null;
+  private marks: TierMarks | null = null;
   /** Events applied in the last full second. */
   eventsPerSec = 0;
   private stopping: Promise<void> | null = null;
@@ -116,6 +118,7 @@ export class Engine {
     const js = jetstream(this.nc);
     this.jsm = await jetstreamManager(this.nc);
     await ensureStreams(this.jsm, { replicas: this.options.replicas });
+    this.marks = await TierMarks.open(js, this.jsm, this.options.replicas);
     if (!this.snapshots && this.options.snapshotObjectStore) {
       this.snapshots = await ObjectSnapshotStore.open(js, { replicas: this.options.replicas, log: this.log });
     }
@@ -177,6 +180,7 @@ export class Engine {
       counters: this.counters,
       log: this.log,
       mayPublish,
+      marks: this.marks ?? undefined,
     });
     this.runners.set(p, runner);
     // The lease can be lost while p loads (fencePartition drops the runner): after each step,

@@ -11,7 +11,7 @@
 // later change, backed off less, be stored before an earlier one; the runner's recovery
 // reads the LAST stored position as "everything before is stored", so that order matters.)
 
-import type { JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import { HEADER_MSG_ID, HEADER_TIER_POS } from "../proto/names.ts";
 import { wireHeaders } from "../proto/wire-headers.ts";
 import type { AckedPublisher } from "./acked-publisher.ts";
@@ -167,6 +167,12 @@ export const POSITION_NONE: Position = [0, -1];
 
 export const isAfter = (a: Position, b: Position): boolean => a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
 
+/** The position a stored message's header gives, or null when it has no valid one. */
+export function storedPositionOf(m: StoredMsg): Position | null {
+  const [a, b] = (m.header?.get(HEADER_TIER_POS) ?? "").split(".").map(Number);
+  return Number.isInteger(a) && Number.isInteger(b) ? [a, b] : null;
+}
+
 /** The position and stream sequence of the last message on `filter`, from its header. */
 export async function recoverPosition(
   jsm: JetStreamManager,
@@ -175,10 +181,7 @@ export async function recoverPosition(
 ): Promise<{ pos: Position; seq: number }> {
   const m = await jsm.streams.getMessage(stream, { last_by_subj: filter });
   if (!m) return { pos: POSITION_NONE, seq: 0 };
-  const raw = m.header?.get(HEADER_TIER_POS) ?? "";
-  const [a, b] = raw.split(".").map(Number);
-  if (!Number.isInteger(a) || !Number.isInteger(b)) {
-    throw new Error(`${stream} message ${m.seq} on ${m.subject} has no valid ${HEADER_TIER_POS} header`);
-  }
-  return { pos: [a, b], seq: m.seq };
+  const pos = storedPositionOf(m);
+  if (pos === null) throw new Error(`${stream} message ${m.seq} on ${m.subject} has no valid ${HEADER_TIER_POS} header`);
+  return { pos, seq: m.seq };
 }

@@ -34,6 +34,7 @@ import { ScoreFeed } from "./score-feed.ts";
 import { PartitionState } from "./state/partition-state.ts";
 import { configHash, encodeSnapshot } from "./snapshot/format.ts";
 import type { SnapshotStorage } from "./snapshot/snapshot-store.ts";
+import type { RecoveryPath, TierMarks } from "./tier-marks.ts";
 import { tierChangeFields } from "./tier-change-json.ts";
 import type { TimeSlice } from "./time-slice.ts";
 
@@ -75,6 +76,8 @@ export interface RunnerDeps {
   log: Logger;
   /** False once this process no longer holds the partition's lease (fencing; always true without leases). */
   mayPublish?: () => boolean;
+  /** Where stored tier changes are marked, so a restart finds its place at once; none: it searches TIER_EVENTS. */
+  marks?: TierMarks;
 }
 
 export class PartitionRunner {
@@ -97,6 +100,13 @@ export class PartitionRunner {
   tierSeq = 0;
   caughtUp = false;
   private tierPublished: Position = [0, -1];
+  /** How start found the last stored tier change: from its mark, or by a search of TIER_EVENTS. */
+  tierRecoveredBy: RecoveryPath | null = null;
+  /** Position of the stored tier change with the highest TIER_EVENTS seq (tierSeq). */
+  private lastStoredOrderSeq = 0;
+  private lastStoredK = -1;
+  /** The mark says "open" (start wrote it): a clean stop may close it. */
+  private markOpened = false;
   private dlqPublished: Position = [0, -1];
   private messages: OrderedPull | null = null;
   private loopDone: Promise<void> = Promise.resolve();
@@ -124,9 +134,16 @@ export class PartitionRunner {
         this.deps.log.info(`partition ${p}: snapshot at orders seq ${snap.meta.lastSeq} (${snap.meta.memberCount} members) from ${snap.path}`);
       }
     }
-    const tier = await recoverPosition(jsm, STREAM_TIER_EVENTS, tierPartitionFilter(p));
+    const tier = this.deps.marks ? await this.deps.marks.recover(p) : { ...(await recoverPosition(jsm, STREAM_TIER_EVENTS, tierPartitionFilter(p))), path: "search" as const };
+    this.tierRecoveredBy = tier.path;
     this.tierPublished = tier.pos;
     this.tierSeq = tier.seq;
+    [this.lastStoredOrderSeq, this.lastStoredK] = tier.pos;
+    if (this.deps.marks) {
+      // Before anything is published: an old closed mark must not be trusted any more.
+      await this.deps.marks.opened(p, tier);
+      this.markOpened = true;
+    }
     this.dlqPublished = (await recoverPosition(jsm, STREAM_ORDERS_DLQ, dlqSubject(p))).pos;
     // Not nats.js's ordered consumer: its consume({max_bytes}) loses track of its pulls under
     // a backlog and then stops pulling for ~30 s (see proto/ordered-pull.ts).
@@ -175,6 +192,17 @@ export class PartitionRunner {
     this.outbox.stop();
     if (this.deps.snapshots && this.caughtUp && !this.fenced && this.outbox.pending === 0) this.snapshotNow(0);
     await this.snapshotWrite;
+    await this.closeMark();
+  }
+
+  /** After a clean stop (still the owner, every change stored): the mark tells the next runner where TIER_EVENTS stands. */
+  private async closeMark(): Promise<void> {
+    const { marks, mayPublish, log } = this.deps;
+    if (!marks || !this.markOpened || this.fenced || mayPublish?.() === false) return;
+    if (this.outbox.pending !== 0 || this.outbox.fencedJobs !== 0) return;
+    await marks
+      .closed(this.partition, { seq: this.tierSeq, pos: [this.lastStoredOrderSeq, this.lastStoredK] })
+      .catch((err: Error) => log.warn(`partition ${this.partition}: tier mark not closed (${err.message}); the next start searches TIER_EVENTS`));
   }
 
   /**
@@ -262,7 +290,11 @@ export class PartitionRunner {
       msgId: `t.${p}.${orderSeq}.${k}`,
       pos: `${orderSeq}.${k}`,
       onStored: (seq) => {
-        if (seq > this.tierSeq) this.tierSeq = seq;
+        if (seq > this.tierSeq) {
+          this.tierSeq = seq;
+          this.lastStoredOrderSeq = orderSeq;
+          this.lastStoredK = k;
+        }
         // Live feeds get it now, with its seq; a replay from TIER_EVENTS fills any gap.
         this.deps.nc.publish(liveTierSubject(p, member), `{"type":"tier",${fields},"seq":${seq}}`);
       },

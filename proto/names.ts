@@ -39,6 +39,8 @@ export const HEADER_TIER_POS = "Tierstream-Pos";
 
 /** Inventory handed to partitions (engine/benefits/inventory-pool.ts): key = benefit id. */
 export const BUCKET_BENEFIT_POOLS = "BENEFIT_POOLS";
+/** KV bucket of each partition's last stored tier change, a restart's hint (engine/tier-marks.ts). */
+export const BUCKET_TIER_MARKS = "TIER_MARKS";
 /** A partition out of units asks every engine to return its unused allotment (core NATS). */
 export const POOL_RELEASE_SUBJECT = "tierstream.pool.release";
 export const claimsPartitionFilter = (partition: number): string => `claims.${partition}.>`;
