@@ -17,7 +17,7 @@ const P = 64;
 const T = Date.now() - 60_000;
 const MEMBERS = Array.from({ length: 24 }, (_, i) => 1001 + i * 7);
 /** Every member's score after each round: each round crosses a threshold of the default ladder (200, 500, 1000, 2500, 6000). */
-const SCORE_AFTER_ROUND = [300, 600, 1200, 3000, 7000];
+const SCORE_AFTER_ROUND = [300, 600, 1200, 3000, 7000, 7300];
 
 const paid = (id: string, member: number, amount: number): Order => ({ id, member, line: "taobao", kind: "paid", amount, ts: T });
 
@@ -25,6 +25,8 @@ interface MarkValue {
   state: string;
   seq: number;
   pos: string;
+  checkedTo: number;
+  stream: string;
 }
 
 describe("tier marks", () => {
@@ -70,7 +72,10 @@ describe("tier marks", () => {
       return changes;
     };
 
-    const recoveredBy = (e: Engine) => {
+    /** The position in a tier change's msgId t.<p>.<orderSeq>.<k>. */
+  const posOf = (msgId: string) => msgId.split(".").slice(2).join(".");
+
+  const recoveredBy = (e: Engine) => {
       const by: Record<string, number[]> = {};
       for (const [p, r] of e.runners) (by[r.tierRecoveredBy ?? "none"] ??= []).push(p);
       return by;
@@ -94,7 +99,7 @@ describe("tier marks", () => {
         const mark = await markOf(p);
         const last = lastSeq.get(p);
         // msgId t.<p>.<orderSeq>.<k> carries the position the mark must name.
-        expect(mark).toEqual(last ? { state: "closed", seq: last.seq, pos: last.msgId.split(".").slice(2).join(".") } : { state: "closed", seq: 0, pos: "0.-1" });
+        expect(mark).toMatchObject(last ? { state: "closed", seq: last.seq, pos: posOf(last.msgId) } : { state: "closed", seq: 0, pos: "0.-1" });
       }
 
       await Bun.sleep(200); // past the duplicate window
@@ -107,25 +112,26 @@ describe("tier marks", () => {
       expect(after.length).toBeGreaterThan(before.length);
     }, 60_000);
 
-    test("an open mark, a mark at the wrong position and a mark of a missing message are not trusted: those partitions search, and nothing is published twice", async () => {
+    test("a mark at the wrong position, of a missing message or of an earlier TIER_EVENTS is not trusted: those partitions search, and nothing is published twice", async () => {
       await engine!.stop();
       engine = null;
       const changes = await storedChanges();
       const withChanges = [...new Set(changes.map((ch) => Number(ch.subject.split(".")[1])))];
       expect(withChanges.length).toBeGreaterThanOrEqual(3);
-      const [pOpen, pWrong, pMissing] = withChanges;
+      const [pWrong, pMissing, pOtherStream] = withChanges;
       const lastOf = (p: number) => changes.filter((ch) => ch.subject.startsWith(`tier.${p}.`)).at(-1)!;
       const put = (p: number, v: MarkValue) => kv.put(String(p), JSON.stringify(v));
-      const closedOpen = await markOf(pOpen);
-      await put(pOpen, { ...closedOpen!, state: "open" });
+      const { stream } = (await markOf(pWrong))!;
       // The right message, the wrong position: trusted, it would publish this partition's changes again.
-      await put(pWrong, { state: "closed", seq: lastOf(pWrong).seq, pos: "1.0" });
-      await put(pMissing, { state: "closed", seq: 999_999_999, pos: "5.0" });
+      await put(pWrong, { state: "closed", seq: lastOf(pWrong).seq, pos: "1.0", checkedTo: lastOf(pWrong).seq, stream });
+      await put(pMissing, { state: "closed", seq: 999_999_999, pos: "5.0", checkedTo: 999_999_999, stream });
+      const last = lastOf(pOtherStream);
+      await put(pOtherStream, { state: "closed", seq: last.seq, pos: posOf(last.msgId), checkedTo: last.seq, stream: "2020-01-01T00:00:00Z" });
 
       await Bun.sleep(200);
       engine = await startEngine(nats.url);
       const by = recoveredBy(engine);
-      expect(by.search).toEqual([pOpen, pWrong, pMissing].sort((a, b) => a - b));
+      expect(by.search).toEqual([pWrong, pMissing, pOtherStream].sort((a, b) => a - b));
       expect(by.mark.length).toBe(P - 3);
       expect(await storedChanges()).toEqual(changes);
       await payRound();
@@ -133,18 +139,46 @@ describe("tier marks", () => {
       expect(after.slice(0, changes.length)).toEqual(changes);
     }, 60_000);
 
-    test("a fenced partition leaves its mark open, and its next start searches", async () => {
+    test("a partition that did not stop cleanly (fenced) leaves its mark open; the next start follows it past every later change and publishes nothing twice", async () => {
       const p = partitionOf(MEMBERS[0], P);
+      await payRound();
       engine!.fencePartition(p);
       await engine!.stop();
       engine = null;
-      expect((await markOf(p))?.state).toBe("open");
-      expect((await markOf(partitionOf(MEMBERS[1], P) === p ? partitionOf(MEMBERS[2], P) : partitionOf(MEMBERS[1], P)))?.state).toBe("closed");
+      const mark = (await markOf(p))!;
+      expect(mark.state).toBe("open");
+      const other = MEMBERS.map((m) => partitionOf(m, P)).find((q) => q !== p)!;
+      expect((await markOf(other))?.state).toBe("closed");
+      // As if the runner had died just after its start: the mark is behind several changes.
       const changes = await storedChanges();
+      const ofP = changes.filter((ch) => ch.subject.startsWith(`tier.${p}.`));
+      expect(ofP.length).toBeGreaterThanOrEqual(4);
+      await kv.put(String(p), JSON.stringify({ state: "open", seq: ofP[0].seq, pos: posOf(ofP[0].msgId), checkedTo: ofP[0].seq, stream: mark.stream }));
+
       await Bun.sleep(200);
       engine = await startEngine(nats.url);
-      expect(recoveredBy(engine).search).toEqual([p]);
+      expect(recoveredBy(engine).follow).toEqual([p]);
+      expect(engine.runners.get(p)!.tierSeq).toBe(ofP.at(-1)!.seq);
       expect(await storedChanges()).toEqual(changes);
+      await payRound();
+      const after = await storedChanges();
+      expect(after.slice(0, changes.length)).toEqual(changes);
+    }, 60_000);
+
+    test("a running engine keeps its open marks up to date: newest stored change, and checked up to the highest sequence it was acknowledged", async () => {
+      // New members crossing silver: changes this engine stores (the rounds are past black diamond).
+      const fresh = [5001, 5002, 5003, 5004];
+      await publishOrders(c.js, fresh.map((m) => paid(`fresh-${m}`, m, 30_000)), P);
+      await eventually(async () => (await Promise.all(fresh.map((m) => memberViaService(c.nc, m)))).every((v) => v.tier === "silver"), "fresh members applied");
+      await Bun.sleep(1_300); // more than one refresh since
+      const changes = await storedChanges();
+      expect(changes.filter((ch) => fresh.includes(ch.member)).length).toBe(fresh.length);
+      const highest = changes.at(-1)!.seq;
+      for (let p = 0; p < P; p++) {
+        const mark = (await markOf(p))!;
+        const last = changes.filter((ch) => ch.subject.startsWith(`tier.${p}.`)).at(-1);
+        expect(mark).toMatchObject({ state: "open", seq: last?.seq ?? 0, pos: last ? posOf(last.msgId) : "0.-1", checkedTo: highest });
+      }
     }, 60_000);
   });
 });
