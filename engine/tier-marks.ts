@@ -27,7 +27,8 @@
 //     newest stored change, before its lease is released.
 // `checkedTo` holds because TIER_EVENTS numbers messages in the order it stores them: when a
 // partition has nothing in flight, each of its changes is at or below the highest sequence
-// this engine has been acknowledged, and each later one will be above it.
+// this engine has been acknowledged (or the stream's last when the engine started), and each
+// later one will be above it.
 
 import type { JetStreamClient, JetStreamManager, MsgRequest, StoredMsg } from "@nats-io/jetstream";
 import { StorageType } from "@nats-io/jetstream";
@@ -79,7 +80,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export class TierMarks {
-  /** The highest TIER_EVENTS sequence this engine has been acknowledged. */
+  /** The highest TIER_EVENTS sequence this engine has been acknowledged (or saw at its start). */
   private maxSeq = 0;
   private readonly running = new Map<number, { source: MarkSource; written: string }>();
   /** Per partition, its writes one after another, so its marks are stored in the order written. */
@@ -102,7 +103,11 @@ export class TierMarks {
     // survive a server restart as TIER_EVENTS does.
     const kv = await openRacing(() => new Kvm(js).create(BUCKET_TIER_MARKS, { history: 1, replicas, storage: StorageType.File }));
     const info = await jsm.streams.info(STREAM_TIER_EVENTS);
-    return new TierMarks(kv, jsm, info.created, log);
+    const marks = new TierMarks(kv, jsm, info.created, log);
+    // Everything stored so far is at or below the stream's last sequence: a partition that
+    // publishes nothing here (a restart that only replays) can still mark its checkedTo there.
+    marks.maxSeq = info.state.last_seq;
+    return marks;
   }
 
   /** A tier change was stored as `seq` (hot path). */
