@@ -118,7 +118,7 @@ export class Engine {
     const js = jetstream(this.nc);
     this.jsm = await jetstreamManager(this.nc);
     await ensureStreams(this.jsm, { replicas: this.options.replicas });
-    this.marks = await TierMarks.open(js, this.jsm, this.log, this.options.replicas);
+    this.marks = await TierMarks.open(this.nc, js, this.jsm, this.log, this.options.replicas);
     if (!this.snapshots && this.options.snapshotObjectStore) {
       this.snapshots = await ObjectSnapshotStore.open(js, { replicas: this.options.replicas, log: this.log });
     }

@@ -33,6 +33,7 @@
 import type { JetStreamClient, JetStreamManager, MsgRequest, StoredMsg } from "@nats-io/jetstream";
 import { StorageType } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { openRacing } from "../proto/create-race.ts";
 import { BUCKET_TIER_MARKS, STREAM_TIER_EVENTS, tierPartitionFilter } from "../proto/names.ts";
 import type { Logger } from "./log.ts";
@@ -86,8 +87,11 @@ export class TierMarks {
   /** Per partition, its writes one after another, so its marks are stored in the order written. */
   private readonly writes = new Map<number, Promise<void>>();
   private readonly timer: ReturnType<typeof setInterval>;
+  /** False while NATS is away: a mark is then not even tried (a stop does not wait on it). */
+  private connected = true;
 
   private constructor(
+    nc: NatsConnection,
     private readonly kv: KV,
     private readonly jsm: JetStreamManager,
     /** TIER_EVENTS's creation time. */
@@ -96,14 +100,22 @@ export class TierMarks {
   ) {
     this.timer = setInterval(() => this.refresh(), MARK_INTERVAL_MS);
     this.timer.unref();
+    void this.watch(nc);
   }
 
-  static async open(js: JetStreamClient, jsm: JetStreamManager, log: Logger, replicas = 1): Promise<TierMarks> {
+  private async watch(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect") this.connected = false;
+      else if (s.type === "reconnect") this.connected = true;
+    }
+  }
+
+  static async open(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, log: Logger, replicas = 1): Promise<TierMarks> {
     // History 1: only the newest mark of a partition matters. File storage: a mark must
     // survive a server restart as TIER_EVENTS does.
     const kv = await openRacing(() => new Kvm(js).create(BUCKET_TIER_MARKS, { history: 1, replicas, storage: StorageType.File }));
     const info = await jsm.streams.info(STREAM_TIER_EVENTS);
-    const marks = new TierMarks(kv, jsm, info.created, log);
+    const marks = new TierMarks(nc, kv, jsm, info.created, log);
     // Everything stored so far is at or below the stream's last sequence: a partition that
     // publishes nothing here (a restart that only replays) can still mark its checkedTo there.
     marks.maxSeq = info.state.last_seq;
@@ -165,6 +177,7 @@ export class TierMarks {
 
   private write(p: number, text: string): Promise<void> {
     const done = (this.writes.get(p) ?? Promise.resolve()).then(async () => {
+      if (!this.connected) throw new Error("NATS is not connected");
       await this.kv.put(String(p), encoder.encode(text), { timeout: WRITE_TIMEOUT_MS });
     });
     const settled = done.catch(() => {});
