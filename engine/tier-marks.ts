@@ -1,6 +1,6 @@
-// TierMarks: where each partition's tier changes stood when its runner stopped cleanly, in a
-// small KV bucket, so that the next runner of the partition finds its place without a search
-// of TIER_EVENTS.
+// TierMarks: where each partition's tier changes stand in TIER_EVENTS, kept in a small KV
+// bucket, so that the next runner of the partition finds its place there without a search of
+// the stream.
 //
 // Why: before it replays, a runner must know the last change TIER_EVENTS holds for its
 // partition (outbox.ts, recoverPosition). On nats-server 2.9 the only question for that is
@@ -112,8 +112,11 @@ export class TierMarks {
 
   static async open(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, log: Logger, replicas = 1): Promise<TierMarks> {
     // History 1: only the newest mark of a partition matters. File storage: a mark must
-    // survive a server restart as TIER_EVENTS does.
-    const kv = await openRacing(() => new Kvm(js).create(BUCKET_TIER_MARKS, { history: 1, replicas, storage: StorageType.File }));
+    // survive a server restart as TIER_EVENTS does. Reads through the stream leader: a
+    // follower's direct get could answer an old closed mark after a newer open one.
+    const kv = await openRacing(() =>
+      new Kvm(js).create(BUCKET_TIER_MARKS, { history: 1, replicas, storage: StorageType.File, allow_direct: false }),
+    );
     const info = await jsm.streams.info(STREAM_TIER_EVENTS);
     const marks = new TierMarks(nc, kv, jsm, info.created, log);
     // Everything stored so far is at or below the stream's last sequence: a partition that
