@@ -134,7 +134,9 @@ export class PartitionRunner {
         this.deps.log.info(`partition ${p}: snapshot at orders seq ${snap.meta.lastSeq} (${snap.meta.memberCount} members) from ${snap.path}`);
       }
     }
+    const recoverStart = performance.now();
     const tier = this.deps.marks ? await this.deps.marks.recover(p) : { ...(await recoverPosition(jsm, STREAM_TIER_EVENTS, tierPartitionFilter(p))), path: "search" as const };
+    this.deps.log.info(`partition ${p}: last tier change at TIER_EVENTS seq ${tier.seq} (${tier.path}, ${(performance.now() - recoverStart).toFixed(1)} ms)`);
     this.tierRecoveredBy = tier.path;
     this.tierPublished = tier.pos;
     this.tierSeq = tier.seq;
