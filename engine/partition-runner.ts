@@ -80,6 +80,9 @@ export interface RunnerDeps {
   marks?: TierMarks;
 }
 
+/** A lookup of the last stored tier change slower than this is logged. */
+const RECOVER_SLOW_MS = 100;
+
 export class PartitionRunner {
   state: PartitionState;
   readonly scoreFeed: ScoreFeed;
@@ -136,7 +139,11 @@ export class PartitionRunner {
     }
     const recoverStart = performance.now();
     const tier = this.deps.marks ? await this.deps.marks.recover(p) : { ...(await recoverPosition(jsm, STREAM_TIER_EVENTS, tierPartitionFilter(p))), path: "search" as const };
-    this.deps.log.info(`partition ${p}: last tier change at TIER_EVENTS seq ${tier.seq} (${tier.path}, ${(performance.now() - recoverStart).toFixed(1)} ms)`);
+    const recoverMs = performance.now() - recoverStart;
+    // Said when it is worth an operator's eye: no trusted mark (the search), or a slow lookup.
+    if (tier.path === "search" || recoverMs > RECOVER_SLOW_MS) {
+      this.deps.log.info(`partition ${p}: last tier change at TIER_EVENTS seq ${tier.seq} (${tier.path}, ${recoverMs.toFixed(1)} ms)`);
+    }
     this.tierRecoveredBy = tier.path;
     this.tierPublished = tier.pos;
     this.tierSeq = tier.seq;
