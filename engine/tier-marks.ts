@@ -92,7 +92,9 @@ export class TierMarks {
 
   private constructor(
     nc: NatsConnection,
-    private readonly kv: KV,
+    private kv: KV,
+    /** Opens (creating if missing) the bucket again: an operator may have deleted it. */
+    private readonly reopen: () => Promise<KV>,
     private readonly jsm: JetStreamManager,
     /** TIER_EVENTS's creation time. */
     private readonly stream: string,
@@ -114,11 +116,11 @@ export class TierMarks {
     // History 1: only the newest mark of a partition matters. File storage: a mark must
     // survive a server restart as TIER_EVENTS does. Reads through the stream leader: a
     // follower's direct get could answer an old closed mark after a newer open one.
-    const kv = await openRacing(() =>
-      new Kvm(js).create(BUCKET_TIER_MARKS, { history: 1, replicas, storage: StorageType.File, allow_direct: false }),
-    );
+    const openBucket = () =>
+      openRacing(() => new Kvm(js).create(BUCKET_TIER_MARKS, { history: 1, replicas, storage: StorageType.File, allow_direct: false }));
+    const kv = await openBucket();
     const info = await jsm.streams.info(STREAM_TIER_EVENTS);
-    const marks = new TierMarks(nc, kv, jsm, info.created, log);
+    const marks = new TierMarks(nc, kv, openBucket, jsm, info.created, log);
     // Everything stored so far is at or below the stream's last sequence: a partition that
     // publishes nothing here (a restart that only replays) can still mark its checkedTo there.
     marks.maxSeq = info.state.last_seq;
@@ -140,7 +142,14 @@ export class TierMarks {
   /** p's runner is about to publish: its mark turns open (awaited before the first publish) and is kept up to date. */
   async opened(p: number, from: Recovered, source: MarkSource): Promise<void> {
     const mark = this.markText("open", from, from.seq);
-    await this.write(p, mark);
+    try {
+      await this.write(p, mark);
+    } catch {
+      // Once more into the bucket opened again (an operator may have deleted it); a second
+      // failure fails the partition's start: it must not publish while a closed mark may stand.
+      this.kv = await this.reopen();
+      await this.write(p, mark);
+    }
     this.running.set(p, { source, written: mark });
   }
 

@@ -180,5 +180,18 @@ describe("tier marks", () => {
         expect(mark).toMatchObject({ state: "open", seq: last?.seq ?? 0, pos: last ? posOf(last.msgId) : "0.-1", checkedTo: highest });
       }
     }, 60_000);
+
+    test("a TIER_MARKS bucket deleted under a running engine is created again when a partition starts there", async () => {
+      const p = partitionOf(MEMBERS[3], P);
+      const before = await storedChanges();
+      await engine!.removePartition(p);
+      expect(await kv.destroy()).toBe(true);
+      await Bun.sleep(200); // past the duplicate window
+      await engine!.addPartition(p);
+      kv = await new Kvm(c.js).open(BUCKET_TIER_MARKS);
+      expect((await markOf(p))?.state).toBe("open");
+      expect(engine!.runners.get(p)!.tierRecoveredBy).toBe("search");
+      expect(await storedChanges()).toEqual(before);
+    }, 60_000);
   });
 });
