@@ -140,8 +140,9 @@ export class PartitionRunner {
     const recoverStart = performance.now();
     const tier = this.deps.marks ? await this.deps.marks.recover(p) : { ...(await recoverPosition(jsm, STREAM_TIER_EVENTS, tierPartitionFilter(p))), path: "search" as const };
     const recoverMs = performance.now() - recoverStart;
-    // Said when it is worth an operator's eye: no trusted mark (the search), or a slow lookup.
-    if (tier.path === "search" || recoverMs > RECOVER_SLOW_MS) {
+    // Said when it is worth an operator's eye (a slow lookup); the engine's start-up line
+    // counts how its partitions found theirs.
+    if (recoverMs > RECOVER_SLOW_MS) {
       this.deps.log.info(`partition ${p}: last tier change at TIER_EVENTS seq ${tier.seq} (${tier.path}, ${recoverMs.toFixed(1)} ms)`);
     }
     this.tierRecoveredBy = tier.path;
