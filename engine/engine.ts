@@ -118,7 +118,7 @@ export class Engine {
     const js = jetstream(this.nc);
     this.jsm = await jetstreamManager(this.nc);
     await ensureStreams(this.jsm, { replicas: this.options.replicas });
-    this.marks = await TierMarks.open(this.nc, js, this.jsm, this.log, this.options.replicas);
+    this.marks = await TierMarks.open(this.nc, js, this.jsm, this.options.replicas);
     if (!this.snapshots && this.options.snapshotObjectStore) {
       this.snapshots = await ObjectSnapshotStore.open(js, { replicas: this.options.replicas, log: this.log });
     }
@@ -156,10 +156,10 @@ export class Engine {
     const owned = this.options.partitions ?? [...Array(config.partitions).keys()];
     await Promise.all(owned.map((p) => this.addPartition(p)));
     if (owned.length > 0) {
-      const by = { mark: 0, follow: 0, search: 0 };
+      const by = { mark: 0, search: 0 };
       for (const r of this.runners.values()) if (r.tierRecoveredBy) by[r.tierRecoveredBy]++;
       this.log.info(
-        `owns ${owned.length} of ${config.partitions} partitions; replaying (last tier changes: ${by.mark} from closed marks, ${by.follow} from open marks, ${by.search} searched)`,
+        `owns ${owned.length} of ${config.partitions} partitions; replaying (last tier changes: ${by.mark} from marks, ${by.search} searched)`,
       );
     }
   }
@@ -263,7 +263,6 @@ export class Engine {
       this.services.clear();
       this.benefits?.stop();
       await Promise.all([...this.runners.values()].map((r) => r.stop()));
-      this.marks?.close();
       this.publisher.close();
       await Promise.all([this.nc.drain().catch(() => {}), this.publishNc.drain().catch(() => {}), this.consume.drain()]);
     })();

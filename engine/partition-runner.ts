@@ -151,12 +151,8 @@ export class PartitionRunner {
     [this.lastStoredOrderSeq, this.lastStoredK] = tier.pos;
     if (this.deps.marks) {
       // Before anything is published: an old closed mark must not be trusted any more.
-      await this.deps.marks.opened(p, tier, {
-        last: () => ({ seq: this.tierSeq, pos: [this.lastStoredOrderSeq, this.lastStoredK] }),
-        idle: () => this.outbox.pending === 0,
-      });
+      await this.deps.marks.opened(p, tier);
       this.markOpened = true;
-      if (this.fenced) this.deps.marks.dropped(p); // fenced while the mark was written
     }
     this.dlqPublished = (await recoverPosition(jsm, STREAM_ORDERS_DLQ, dlqSubject(p))).pos;
     // Not nats.js's ordered consumer: its consume({max_bytes}) loses track of its pulls under
@@ -195,7 +191,6 @@ export class PartitionRunner {
    */
   fence(): void {
     this.fenced = true;
-    this.deps.marks?.dropped(this.partition);
     this.outbox.stop();
     void this.messages?.close().catch(() => {});
   }
@@ -213,11 +208,8 @@ export class PartitionRunner {
   /** After a clean stop (still the owner, every change stored): the mark tells the next runner where TIER_EVENTS stands. */
   private async closeMark(): Promise<void> {
     const { marks, mayPublish, log } = this.deps;
-    if (!marks || !this.markOpened) return;
-    if (this.fenced || mayPublish?.() === false || this.outbox.pending !== 0 || this.outbox.fencedJobs !== 0) {
-      marks.dropped(this.partition);
-      return;
-    }
+    if (!marks || !this.markOpened || this.fenced || mayPublish?.() === false) return;
+    if (this.outbox.pending !== 0 || this.outbox.fencedJobs !== 0) return;
     await marks
       .closed(this.partition, { seq: this.tierSeq, pos: [this.lastStoredOrderSeq, this.lastStoredK] })
       .catch((err: Error) => log.warn(`partition ${this.partition}: tier mark not closed (${err.message}); the next start searches TIER_EVENTS`));
@@ -308,7 +300,6 @@ export class PartitionRunner {
       msgId: `t.${p}.${orderSeq}.${k}`,
       pos: `${orderSeq}.${k}`,
       onStored: (seq) => {
-        this.deps.marks?.stored(seq);
         if (seq > this.tierSeq) {
           this.tierSeq = seq;
           this.lastStoredOrderSeq = orderSeq;

@@ -12,31 +12,28 @@
 //
 // The protocol, per partition key:
 //   - A runner that starts reads the mark. A "closed" mark is trusted once its message checks
-//     out (it is in TIER_EVENTS, on the partition, at the marked position).
-//   - An "open" mark (the runner did not stop cleanly: a crash, a lost lease) is a lower bound:
-//     its change is stored, and `checkedTo` says no change of the partition lies in
-//     (seq, checkedTo]. The runner checks the marked message, then asks next_by_subj from
-//     checkedTo + 1 — which looks only at the stream after it — until nothing follows
-//     (at most FOLLOW_MAX steps).
-//   - Anything else — no mark, one that does not check out (the stream was purged or
-//     recreated, the message aged out), too much after it — means the search, as before.
+//     out (it is in TIER_EVENTS, on the partition, at the marked position, and the stream is
+//     the one the mark was written for).
+//   - Anything else — no mark, an "open" one, one that does not check out (the stream was
+//     purged or recreated, the message aged out) — means the search, as before.
 //   - Before it publishes anything, the runner writes the mark "open": from then on nobody
-//     trusts an old closed mark, whatever happens to this runner. While it runs, its open mark
-//     is brought up to date every MARK_INTERVAL_MS.
+//     trusts an old closed mark, whatever happens to this runner.
 //   - A runner that stops cleanly (not fenced, every change stored) writes "closed" with its
-//     newest stored change, before its lease is released.
-// `checkedTo` holds because TIER_EVENTS numbers messages in the order it stores them: when a
-// partition has nothing in flight, each of its changes is at or below the highest sequence
-// this engine has been acknowledged (or the stream's last when the engine started), and each
-// later one will be above it.
+//     newest stored change, before its lease is released. Every change before it is stored
+//     then too: the outbox has nothing in flight.
+// An open mark is never trusted, and that is deliberate. After a NATS disconnect, a change in
+// flight can be lost while later ones, which nats.js held in its buffer, are stored. Until the
+// lost one is sent again (its ack times out after 5 s), the stream has a gap before its newest
+// change of the partition. A crash in that window loses the change whichever way the newest
+// is found (the search has the same hazard; see the README). So an open mark's "newest stored"
+// is not a safe place to start either.
 
-import type { JetStreamClient, JetStreamManager, MsgRequest, StoredMsg } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import { StorageType } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { openRacing } from "../proto/create-race.ts";
 import { BUCKET_TIER_MARKS, STREAM_TIER_EVENTS, tierPartitionFilter } from "../proto/names.ts";
-import type { Logger } from "./log.ts";
 import { type Position, POSITION_NONE, recoverPosition, storedPositionOf } from "./outbox.ts";
 
 export interface Recovered {
@@ -45,8 +42,8 @@ export interface Recovered {
   seq: number;
 }
 
-/** How a runner found its partition's last stored change: a closed mark, an open one followed, or the search. */
-export type RecoveryPath = "mark" | "follow" | "search";
+/** How a runner found its partition's last stored change: a closed mark, or the search. */
+export type RecoveryPath = "mark" | "search";
 
 interface Mark {
   state: "open" | "closed";
@@ -54,39 +51,22 @@ interface Mark {
   seq: number;
   /** Its position, "<orderSeq>.<k>". */
   pos: string;
-  /** No change of the partition lies in (seq, checkedTo] (open marks). */
-  checkedTo: number;
   /** When TIER_EVENTS was created: a mark of an earlier stream of that name is not trusted. */
   stream: string;
 }
 
-/** What a running partition says about its tier changes, for its open mark. */
-export interface MarkSource {
-  /** The newest stored change. */
-  last(): Recovered;
-  /** True when none of its changes is waiting to be stored. */
-  idle(): boolean;
-}
-
-const MARK_INTERVAL_MS = 1000;
 /**
- * A mark not stored by then is given up (a closing mark: the next start follows or searches
- * instead), so that a stop never waits long on a server that is gone.
+ * A mark not stored by then is given up (a closing mark: the next start searches instead),
+ * so that a stop never waits long on a server that is gone.
  */
 const WRITE_TIMEOUT_MS = 2000;
-/** Changes after an open mark looked up one by one at most; beyond, one search is cheaper. */
-const FOLLOW_MAX = 64;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export class TierMarks {
-  /** The highest TIER_EVENTS sequence this engine has been acknowledged (or saw at its start). */
-  private maxSeq = 0;
-  private readonly running = new Map<number, { source: MarkSource; written: string }>();
   /** Per partition, its writes one after another, so its marks are stored in the order written. */
   private readonly writes = new Map<number, Promise<void>>();
-  private readonly timer: ReturnType<typeof setInterval>;
   /** False while NATS is away: a mark is then not even tried (a stop does not wait on it). */
   private connected = true;
 
@@ -98,10 +78,7 @@ export class TierMarks {
     private readonly jsm: JetStreamManager,
     /** TIER_EVENTS's creation time. */
     private readonly stream: string,
-    private readonly log: Logger,
   ) {
-    this.timer = setInterval(() => this.refresh(), MARK_INTERVAL_MS);
-    this.timer.unref();
     void this.watch(nc);
   }
 
@@ -112,7 +89,7 @@ export class TierMarks {
     }
   }
 
-  static async open(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, log: Logger, replicas = 1): Promise<TierMarks> {
+  static async open(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, replicas = 1): Promise<TierMarks> {
     // History 1: only the newest mark of a partition matters. File storage: a mark must
     // survive a server restart as TIER_EVENTS does. Reads through the stream leader: a
     // follower's direct get could answer an old closed mark after a newer open one.
@@ -120,16 +97,7 @@ export class TierMarks {
       openRacing(() => new Kvm(js).create(BUCKET_TIER_MARKS, { history: 1, replicas, storage: StorageType.File, allow_direct: false }));
     const kv = await openBucket();
     const info = await jsm.streams.info(STREAM_TIER_EVENTS);
-    const marks = new TierMarks(nc, kv, openBucket, jsm, info.created, log);
-    // Everything stored so far is at or below the stream's last sequence: a partition that
-    // publishes nothing here (a restart that only replays) can still mark its checkedTo there.
-    marks.maxSeq = info.state.last_seq;
-    return marks;
-  }
-
-  /** A tier change was stored as `seq` (hot path). */
-  stored(seq: number): void {
-    if (seq > this.maxSeq) this.maxSeq = seq;
+    return new TierMarks(nc, kv, openBucket, jsm, info.created);
   }
 
   /** The last change TIER_EVENTS holds for partition p, and how it was found. */
@@ -139,9 +107,9 @@ export class TierMarks {
     return { ...(await recoverPosition(this.jsm, STREAM_TIER_EVENTS, tierPartitionFilter(p))), path: "search" };
   }
 
-  /** p's runner is about to publish: its mark turns open (awaited before the first publish) and is kept up to date. */
-  async opened(p: number, from: Recovered, source: MarkSource): Promise<void> {
-    const mark = this.markText("open", from, from.seq);
+  /** p's runner is about to publish: its mark turns open (awaited before the first publish). */
+  async opened(p: number, from: Recovered): Promise<void> {
+    const mark = this.markText("open", from);
     try {
       await this.write(p, mark);
     } catch {
@@ -150,40 +118,15 @@ export class TierMarks {
       this.kv = await this.reopen();
       await this.write(p, mark);
     }
-    this.running.set(p, { source, written: mark });
   }
 
   /** p's runner stopped with every change stored, the newest being `last`. */
   async closed(p: number, last: Recovered): Promise<void> {
-    this.running.delete(p);
-    await this.write(p, this.markText("closed", last, last.seq));
+    await this.write(p, this.markText("closed", last));
   }
 
-  /** p's runner is gone without a clean stop (fenced): its mark stays as last written, open. */
-  dropped(p: number): void {
-    this.running.delete(p);
-  }
-
-  close(): void {
-    clearInterval(this.timer);
-    this.running.clear();
-  }
-
-  /** Brings every running partition's open mark up to date. */
-  private refresh(): void {
-    for (const [p, r] of this.running) {
-      const last = r.source.last();
-      // Read together with idle(), in one synchronous stretch: see the file's comment.
-      const checkedTo = r.source.idle() ? Math.max(this.maxSeq, last.seq) : last.seq;
-      const mark = this.markText("open", last, checkedTo);
-      if (mark === r.written) continue;
-      r.written = mark;
-      void this.write(p, mark).catch((err: Error) => this.log.warn(`partition ${p}: tier mark not written (${err.message})`));
-    }
-  }
-
-  private markText(state: Mark["state"], last: Recovered, checkedTo: number): string {
-    const mark: Mark = { state, seq: last.seq, pos: positionText(last.pos), checkedTo, stream: this.stream };
+  private markText(state: Mark["state"], last: Recovered): string {
+    const mark: Mark = { state, seq: last.seq, pos: positionText(last.pos), stream: this.stream };
     return JSON.stringify(mark);
   }
 
@@ -200,30 +143,17 @@ export class TierMarks {
     return done;
   }
 
-  /** From p's mark: trusted if closed, followed if open; null when it does not check out. */
+  /** p's closed mark, if it checks out against TIER_EVENTS; else null. */
   private async fromMark(p: number): Promise<(Recovered & { path: RecoveryPath }) | null> {
     const entry = await this.kv.get(String(p));
     if (!entry || entry.operation !== "PUT") return null;
     const mark = markOf(entry.value);
-    if (mark === null || mark.stream !== this.stream) return null;
-    let last: Recovered | null = { pos: POSITION_NONE, seq: 0 };
-    if (mark.seq > 0) {
-      const m = await this.jsm.streams.getMessage(STREAM_TIER_EVENTS, { seq: mark.seq });
-      if (!m || !m.subject.startsWith(`tier.${p}.`)) return null;
-      last = recoveredOf(m);
-    }
-    if (last === null || positionText(last.pos) !== mark.pos) return null;
-    if (mark.state === "closed") return { ...last, path: "mark" };
-    // next_by_subj is in the server's API (2.9) but not in nats.js's MsgRequest type.
-    let from = Math.max(mark.checkedTo, mark.seq) + 1;
-    for (let steps = 0; steps <= FOLLOW_MAX; steps++) {
-      const next = await this.jsm.streams.getMessage(STREAM_TIER_EVENTS, { next_by_subj: tierPartitionFilter(p), seq: from } as unknown as MsgRequest);
-      if (!next) return { ...last, path: "follow" };
-      last = recoveredOf(next);
-      if (last === null) return null;
-      from = last.seq + 1;
-    }
-    return null;
+    if (mark === null || mark.state !== "closed" || mark.stream !== this.stream) return null;
+    if (mark.seq === 0) return mark.pos === positionText(POSITION_NONE) ? { pos: POSITION_NONE, seq: 0, path: "mark" } : null;
+    const m = await this.jsm.streams.getMessage(STREAM_TIER_EVENTS, { seq: mark.seq });
+    if (!m || !m.subject.startsWith(`tier.${p}.`)) return null;
+    const last = recoveredOf(m);
+    return last !== null && positionText(last.pos) === mark.pos ? { ...last, path: "mark" } : null;
   }
 }
 
@@ -243,7 +173,6 @@ function markOf(value: Uint8Array): Mark | null {
       (v.state === "open" || v.state === "closed") &&
       Number.isSafeInteger(v.seq) &&
       (v.seq as number) >= 0 &&
-      Number.isSafeInteger(v.checkedTo) &&
       typeof v.pos === "string" &&
       typeof v.stream === "string";
     return ok ? (v as Mark) : null;

@@ -25,7 +25,6 @@ interface MarkValue {
   state: string;
   seq: number;
   pos: string;
-  checkedTo: number;
   stream: string;
 }
 
@@ -123,10 +122,10 @@ describe("tier marks", () => {
       const put = (p: number, v: MarkValue) => kv.put(String(p), JSON.stringify(v));
       const { stream } = (await markOf(pWrong))!;
       // The right message, the wrong position: trusted, it would publish this partition's changes again.
-      await put(pWrong, { state: "closed", seq: lastOf(pWrong).seq, pos: "1.0", checkedTo: lastOf(pWrong).seq, stream });
-      await put(pMissing, { state: "closed", seq: 999_999_999, pos: "5.0", checkedTo: 999_999_999, stream });
+      await put(pWrong, { state: "closed", seq: lastOf(pWrong).seq, pos: "1.0", stream });
+      await put(pMissing, { state: "closed", seq: 999_999_999, pos: "5.0", stream });
       const last = lastOf(pOtherStream);
-      await put(pOtherStream, { state: "closed", seq: last.seq, pos: posOf(last.msgId), checkedTo: last.seq, stream: "2020-01-01T00:00:00Z" });
+      await put(pOtherStream, { state: "closed", seq: last.seq, pos: posOf(last.msgId), stream: "2020-01-01T00:00:00Z" });
 
       await Bun.sleep(200);
       engine = await startEngine(nats.url);
@@ -139,7 +138,7 @@ describe("tier marks", () => {
       expect(after.slice(0, changes.length)).toEqual(changes);
     }, 60_000);
 
-    test("a partition that did not stop cleanly (fenced) leaves its mark open; the next start follows it past every later change and publishes nothing twice", async () => {
+    test("a partition that did not stop cleanly (fenced) leaves its mark open, even one at its newest change; the next start searches and publishes nothing twice", async () => {
       const p = partitionOf(MEMBERS[0], P);
       await payRound();
       engine!.fencePartition(p);
@@ -149,36 +148,20 @@ describe("tier marks", () => {
       expect(mark.state).toBe("open");
       const other = MEMBERS.map((m) => partitionOf(m, P)).find((q) => q !== p)!;
       expect((await markOf(other))?.state).toBe("closed");
-      // As if the runner had died just after its start: the mark is behind several changes.
+      // An open mark naming the partition's newest change is still not trusted (tier-marks.ts: a
+      // change lost in flight may sit before it).
       const changes = await storedChanges();
-      const ofP = changes.filter((ch) => ch.subject.startsWith(`tier.${p}.`));
-      expect(ofP.length).toBeGreaterThanOrEqual(4);
-      await kv.put(String(p), JSON.stringify({ state: "open", seq: ofP[0].seq, pos: posOf(ofP[0].msgId), checkedTo: ofP[0].seq, stream: mark.stream }));
+      const newest = changes.filter((ch) => ch.subject.startsWith(`tier.${p}.`)).at(-1)!;
+      await kv.put(String(p), JSON.stringify({ state: "open", seq: newest.seq, pos: posOf(newest.msgId), stream: mark.stream }));
 
       await Bun.sleep(200);
       engine = await startEngine(nats.url);
-      expect(recoveredBy(engine).follow).toEqual([p]);
-      expect(engine.runners.get(p)!.tierSeq).toBe(ofP.at(-1)!.seq);
+      expect(recoveredBy(engine).search).toEqual([p]);
+      expect(engine.runners.get(p)!.tierSeq).toBe(newest.seq);
       expect(await storedChanges()).toEqual(changes);
       await payRound();
       const after = await storedChanges();
       expect(after.slice(0, changes.length)).toEqual(changes);
-    }, 60_000);
-
-    test("a running engine keeps its open marks up to date: newest stored change, and checked up to the highest sequence it was acknowledged", async () => {
-      // New members crossing silver: changes this engine stores (the rounds are past black diamond).
-      const fresh = [5001, 5002, 5003, 5004];
-      await publishOrders(c.js, fresh.map((m) => paid(`fresh-${m}`, m, 30_000)), P);
-      await eventually(async () => (await Promise.all(fresh.map((m) => memberViaService(c.nc, m)))).every((v) => v.tier === "silver"), "fresh members applied");
-      await Bun.sleep(1_300); // more than one refresh since
-      const changes = await storedChanges();
-      expect(changes.filter((ch) => fresh.includes(ch.member)).length).toBe(fresh.length);
-      const highest = changes.at(-1)!.seq;
-      for (let p = 0; p < P; p++) {
-        const mark = (await markOf(p))!;
-        const last = changes.filter((ch) => ch.subject.startsWith(`tier.${p}.`)).at(-1);
-        expect(mark).toMatchObject({ state: "open", seq: last?.seq ?? 0, pos: last ? posOf(last.msgId) : "0.-1", checkedTo: highest });
-      }
     }, 60_000);
 
     test("a TIER_MARKS bucket deleted under a running engine is created again when a partition starts there", async () => {
