@@ -35,9 +35,10 @@ describe("chaos", () => {
     const snapshots = mkdtempSync(join(tmpdir(), "tierstream-chaos-"));
     const rnd = mulberry32(2026);
     const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    let engine: ReturnType<typeof spawnEngine> | null = null;
     try {
       await ensureStreams(await jetstreamManager(nc));
-      let engine = spawnEngine(server.url, snapshots);
+      engine = spawnEngine(server.url, snapshots);
       const gen = new OrderGenerator({ seed: 11, members: 2000, startTs: Date.now() - 40 * 86_400_000, ratePerSec: 1 / 400 });
       // Kill moments (ms into the load), and the NATS restart in the middle.
       const kills = Array.from({ length: KILLS }, () => 1000 + Math.floor(rnd() * (LOAD_MS - 2000))).sort((a, b) => a - b);
@@ -80,6 +81,8 @@ describe("chaos", () => {
       engine.kill("SIGTERM");
       expect(await engine.exited).toBe(0);
     } finally {
+      // A failed run must not leave its engine behind, reconnecting to a server that is gone.
+      if (engine !== null && engine.exitCode === null) engine.kill("SIGKILL");
       await nc.close();
       await server.cleanup();
       rmSync(snapshots, { recursive: true, force: true });
