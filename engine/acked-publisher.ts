@@ -26,7 +26,31 @@ export class AckedPublisher {
     ackTimeoutMs = 5000,
     now: () => number = Date.now,
   ) {
-    this.inbox = new ReplyInbox(nc, ackTimeoutMs, { sweepIntervalMs: SWEEP_INTERVAL_MS, now, onSettled: () => this.settled(), sliceMs: ACK_SLICE_MS });
+    this.inbox = new ReplyInbox(nc, ackTimeoutMs, {
+      sweepIntervalMs: SWEEP_INTERVAL_MS,
+      now,
+      onSettled: () => this.settled(),
+      sliceMs: ACK_SLICE_MS,
+      keepForResend: true,
+    });
+    void this.resendOnReconnect(nc);
+  }
+
+  /** Publishes sent again at once after a reconnect (for tests and the logs). */
+  resentAfterReconnect = 0;
+
+  /**
+   * After a disconnect, a publish in flight may be lost while later ones, which nats.js held in
+   * its buffer, are stored. Left to its ack timeout, the lost one is stored only seconds later,
+   * and a crash in between leaves a gap before the partition's newest stored change, which a
+   * restart takes as "everything before is stored". So on reconnect every publish still
+   * waiting goes again at once (the server drops the ones it has: Nats-Msg-Id), which shrinks
+   * that window from the ack timeout to the moment after reconnecting.
+   */
+  private async resendOnReconnect(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (s.type === "reconnect") this.resentAfterReconnect += this.inbox.resendAll();
+    }
   }
 
   get inFlight(): number {

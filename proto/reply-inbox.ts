@@ -21,6 +21,8 @@ export class ReplyError extends Error {
 
 interface Waiting {
   sentAtMs: number;
+  /** The message, kept for resendAll (only with keepForResend). */
+  resend: { subject: string; data: string | Uint8Array; headers: MsgHdrs | undefined } | null;
   /** With `many` (sendMany): returns true once the last reply has come. */
   onReply: (msg: Msg) => boolean | void;
   onFail: (err: ReplyError) => void;
@@ -39,6 +41,8 @@ export interface ReplyInboxOptions {
    * one synchronous stretch, and every pull, apply and request waited behind it.
    */
   sliceMs?: number;
+  /** Keep each message while it waits, so that resendAll can send it again (JetStream publishes). */
+  keepForResend?: boolean;
 }
 
 export class ReplyInbox {
@@ -50,6 +54,7 @@ export class ReplyInbox {
   private readonly onSettled: () => void;
   private nextId = 1;
   private readonly sliceMs: number;
+  private readonly keepForResend: boolean;
   /** Replies held over to a later turn (sliceMs), oldest first; `backlogHead` is the next. */
   private backlog: Msg[] = [];
   private backlogHead = 0;
@@ -63,6 +68,7 @@ export class ReplyInbox {
     this.now = opts.now ?? Date.now;
     this.onSettled = opts.onSettled ?? (() => {});
     this.sliceMs = opts.sliceMs ?? Number.POSITIVE_INFINITY;
+    this.keepForResend = opts.keepForResend ?? false;
     this.sub = nc.subscribe(`${this.prefix}.*`, {
       callback: (err, msg) => {
         if (err) return;
@@ -128,7 +134,7 @@ export class ReplyInbox {
 
   send(subject: string, data: string | Uint8Array, headers: MsgHdrs | undefined, onReply: (msg: Msg) => void, onFail: (err: ReplyError) => void): void {
     const id = this.nextId++;
-    this.waiting.set(id, { sentAtMs: this.now(), onReply, onFail, many: false });
+    this.waiting.set(id, { sentAtMs: this.now(), resend: this.keepForResend ? { subject, data, headers } : null, onReply, onFail, many: false });
     this.publish(subject, data, headers, id);
   }
 
@@ -138,7 +144,7 @@ export class ReplyInbox {
    */
   sendMany(subject: string, data: string | Uint8Array, headers: MsgHdrs | undefined, onReply: (msg: Msg) => boolean, onFail: (err: ReplyError) => void): void {
     const id = this.nextId++;
-    this.waiting.set(id, { sentAtMs: this.now(), onReply, onFail, many: true });
+    this.waiting.set(id, { sentAtMs: this.now(), resend: this.keepForResend ? { subject, data, headers } : null, onReply, onFail, many: true });
     this.publish(subject, data, headers, id);
   }
 
@@ -149,6 +155,26 @@ export class ReplyInbox {
       const w = this.take(id);
       w?.onFail(new ReplyError("closed", (err as Error).message)); // connection closed or draining
     }
+  }
+
+  /**
+   * Sends every kept message still waiting once more, oldest first, under its own reply
+   * subject: the first reply settles it, a later one is dropped. For publishes the server
+   * deduplicates (Nats-Msg-Id) — after a reconnect, one lost in flight goes again at once, not
+   * when its wait runs out. Returns how many were sent.
+   */
+  resendAll(): number {
+    let n = 0;
+    for (const [id, w] of this.waiting) {
+      if (w.resend === null) continue;
+      try {
+        this.nc.publish(w.resend.subject, w.resend.data, { reply: `${this.prefix}.${id}`, headers: w.resend.headers });
+        n++;
+      } catch {
+        return n; // closed or draining: the sweep fails what is left
+      }
+    }
+    return n;
   }
 
   /** A promise of the reply, for request/reply callers. */

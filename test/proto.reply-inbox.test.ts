@@ -85,4 +85,42 @@ describe("ReplyInbox", () => {
     await Bun.sleep(50);
     expect(replied + failed.length).toBe(2000); // nothing answered twice after the close
   });
+
+  test("resendAll sends every kept message still waiting once more under its own reply subject; the first reply settles it, a later one is dropped", async () => {
+    const inbox = new ReplyInbox(nc, 30_000, { keepForResend: true });
+    const seen: string[] = [];
+    const held: { respond: (d: string) => boolean; reply: string }[] = [];
+    // Holds every copy without answering, until the test answers them.
+    const sub = nc.subscribe("hold", {
+      callback: (_err, msg) => {
+        seen.push(new TextDecoder().decode(msg.data));
+        held.push({ respond: (d) => msg.respond(d), reply: msg.reply ?? "" });
+      },
+    });
+    await nc.flush();
+    const answers: string[] = [];
+    for (const body of ["a", "b"]) inbox.send("hold", body, undefined, (msg) => answers.push(new TextDecoder().decode(msg.data)), () => answers.push("failed"));
+    await nc.flush();
+    await Bun.sleep(50);
+    expect(inbox.resendAll()).toBe(2);
+    await nc.flush();
+    await Bun.sleep(50);
+    expect(seen).toEqual(["a", "b", "a", "b"]);
+    expect(held[2].reply).toBe(held[0].reply); // the same reply subject: one waiter per message
+    held[2].respond("second copy of a");
+    held[0].respond("first copy of a");
+    held[1].respond("b");
+    await nc.flush();
+    await Bun.sleep(50);
+    expect(answers).toEqual(["second copy of a", "b"]);
+    expect(inbox.size).toBe(0);
+    expect(inbox.resendAll()).toBe(0);
+    // Without keepForResend nothing is kept, so nothing is sent again.
+    const plain = new ReplyInbox(nc, 30_000);
+    plain.send("hold", "c", undefined, () => {}, () => {});
+    expect(plain.resendAll()).toBe(0);
+    plain.close();
+    inbox.close();
+    sub.unsubscribe();
+  });
 });
