@@ -20,7 +20,7 @@ import { RequestLane } from "./request-lane.ts";
 import type { SnapshotStorage } from "./snapshot/snapshot-store.ts";
 import { ObjectSnapshotStore } from "./snapshot/object-store.ts";
 import { SnapshotStore } from "./snapshot/store.ts";
-import { TierMarks } from "./tier-marks.ts";
+import { recoveryCounts, TierMarks } from "./tier-marks.ts";
 import { Ticker } from "./ticker.ts";
 import { TimeSlice } from "./time-slice.ts";
 
@@ -156,11 +156,8 @@ export class Engine {
     const owned = this.options.partitions ?? [...Array(config.partitions).keys()];
     await Promise.all(owned.map((p) => this.addPartition(p)));
     if (owned.length > 0) {
-      const by = { mark: 0, search: 0 };
-      for (const r of this.runners.values()) if (r.tierRecoveredBy) by[r.tierRecoveredBy]++;
-      this.log.info(
-        `owns ${owned.length} of ${config.partitions} partitions; replaying (last tier changes: ${by.mark} from marks, ${by.search} searched)`,
-      );
+      const found = recoveryCounts([...this.runners.values()].map((r) => r.tierRecoveredBy));
+      this.log.info(`owns ${owned.length} of ${config.partitions} partitions; replaying (last tier changes found by ${found})`);
     }
   }
 

@@ -18,8 +18,6 @@ import {
   ordersSubject,
   STREAM_ORDERS,
   STREAM_ORDERS_DLQ,
-  STREAM_TIER_EVENTS,
-  tierPartitionFilter,
   tierSubject,
 } from "../proto/names.ts";
 import { connectionOf, OrderedPull } from "../proto/ordered-pull.ts";
@@ -34,7 +32,7 @@ import { ScoreFeed } from "./score-feed.ts";
 import { PartitionState } from "./state/partition-state.ts";
 import { configHash, encodeSnapshot } from "./snapshot/format.ts";
 import type { SnapshotStorage } from "./snapshot/snapshot-store.ts";
-import type { RecoveryPath, TierMarks } from "./tier-marks.ts";
+import { type RecoveryPath, searchTierPosition, type TierMarks } from "./tier-marks.ts";
 import { tierChangeFields } from "./tier-change-json.ts";
 import type { TimeSlice } from "./time-slice.ts";
 
@@ -138,7 +136,7 @@ export class PartitionRunner {
       }
     }
     const recoverStart = performance.now();
-    const tier = this.deps.marks ? await this.deps.marks.recover(p) : { ...(await recoverPosition(jsm, STREAM_TIER_EVENTS, tierPartitionFilter(p))), path: "search" as const };
+    const tier = this.deps.marks ? await this.deps.marks.recover(p) : await searchTierPosition(jsm, p);
     const recoverMs = performance.now() - recoverStart;
     // Said when it is worth an operator's eye (a slow lookup); the engine's start-up line
     // counts how its partitions found theirs.

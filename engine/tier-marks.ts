@@ -23,12 +23,12 @@
 //     then too: the outbox has nothing in flight.
 // An open mark is never trusted, and that is deliberate. After a NATS disconnect, a change in
 // flight can be lost while later ones, which nats.js held in its buffer, are stored. Until the
-// lost one is sent again (its ack times out after 5 s), the stream has a gap before its newest
-// change of the partition. A crash in that window loses the change whichever way the newest
-// is found (the search has the same hazard; see the README). So an open mark's "newest stored"
-// is not a safe place to start either.
+// lost one is sent again (AckedPublisher resends on reconnect; before, only when its ack timed
+// out after 5 s), the stream has a gap before its newest change of the partition. A crash in
+// that window loses the change whichever way the newest is found (the search has the same
+// hazard; see the README). So an open mark's "newest stored" is not a safe place to start.
 
-import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { StorageType } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -65,8 +65,6 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export class TierMarks {
-  /** Per partition, its writes one after another, so its marks are stored in the order written. */
-  private readonly writes = new Map<number, Promise<void>>();
   /** False while NATS is away: a mark is then not even tried (a stop does not wait on it). */
   private connected = true;
 
@@ -103,8 +101,7 @@ export class TierMarks {
   /** The last change TIER_EVENTS holds for partition p, and how it was found. */
   async recover(p: number): Promise<Recovered & { path: RecoveryPath }> {
     const marked = await this.fromMark(p).catch(() => null);
-    if (marked !== null) return marked;
-    return { ...(await recoverPosition(this.jsm, STREAM_TIER_EVENTS, tierPartitionFilter(p))), path: "search" };
+    return marked ?? searchTierPosition(this.jsm, p);
   }
 
   /** p's runner is about to publish: its mark turns open (awaited before the first publish). */
@@ -130,17 +127,11 @@ export class TierMarks {
     return JSON.stringify(mark);
   }
 
-  private write(p: number, text: string): Promise<void> {
-    const done = (this.writes.get(p) ?? Promise.resolve()).then(async () => {
-      if (!this.connected) throw new Error("NATS is not connected");
-      await this.kv.put(String(p), encoder.encode(text), { timeout: WRITE_TIMEOUT_MS });
-    });
-    const settled = done.catch(() => {});
-    this.writes.set(p, settled);
-    void settled.then(() => {
-      if (this.writes.get(p) === settled) this.writes.delete(p);
-    });
-    return done;
+  // A partition's two writes never overlap: "open" is awaited in its runner's start, "closed"
+  // in its stop, and a partition is started again only after its stop.
+  private async write(p: number, text: string): Promise<void> {
+    if (!this.connected) throw new Error("NATS is not connected");
+    await this.kv.put(String(p), encoder.encode(text), { timeout: WRITE_TIMEOUT_MS });
   }
 
   /** p's closed mark, if it checks out against TIER_EVENTS; else null. */
@@ -152,14 +143,21 @@ export class TierMarks {
     if (mark.seq === 0) return mark.pos === positionText(POSITION_NONE) ? { pos: POSITION_NONE, seq: 0, path: "mark" } : null;
     const m = await this.jsm.streams.getMessage(STREAM_TIER_EVENTS, { seq: mark.seq });
     if (!m || !m.subject.startsWith(`tier.${p}.`)) return null;
-    const last = recoveredOf(m);
-    return last !== null && positionText(last.pos) === mark.pos ? { ...last, path: "mark" } : null;
+    const pos = storedPositionOf(m);
+    return pos !== null && positionText(pos) === mark.pos ? { pos, seq: m.seq, path: "mark" } : null;
   }
 }
 
-function recoveredOf(m: StoredMsg): Recovered | null {
-  const pos = storedPositionOf(m);
-  return pos === null ? null : { pos, seq: m.seq };
+/** The last change TIER_EVENTS holds for partition p, by a search of the stream (no mark). */
+export async function searchTierPosition(jsm: JetStreamManager, p: number): Promise<Recovered & { path: RecoveryPath }> {
+  return { ...(await recoverPosition(jsm, STREAM_TIER_EVENTS, tierPartitionFilter(p))), path: "search" };
+}
+
+/** How many runners found their last tier change each way: "64 mark, 0 search". */
+export function recoveryCounts(paths: Iterable<RecoveryPath | null>): string {
+  const by = new Map<string, number>();
+  for (const path of paths) by.set(path ?? "none", (by.get(path ?? "none") ?? 0) + 1);
+  return [...by].map(([path, n]) => `${n} ${path}`).join(", ");
 }
 
 function positionText(pos: Position): string {

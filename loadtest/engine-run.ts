@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Config } from "../engine/config.ts";
 import { Engine } from "../engine/engine.ts";
+import { recoveryCounts } from "../engine/tier-marks.ts";
 import type { Logger } from "../engine/log.ts";
 import type { NatsServerHandle } from "../scripts/nats-server.ts";
 import type { BenchContext } from "./bench/types.ts";
@@ -78,7 +79,7 @@ export async function timeEngine(o: EngineRunOptions): Promise<EngineRun> {
     o.ctx.log(
       `catchup: engine, ${o.label}: ${done ? "caught up" : "NOT caught up"} in ${(ms / 1000).toFixed(2)} s, ` +
         `${c.eventsApplied} applied, bun ${cpu.selfS.toFixed(2)} s CPU, nats-server ${cpu.otherS.toFixed(2)} s CPU; ` +
-        `last tier changes found by ${recoveryPaths(engine)}`,
+        `last tier changes found by ${recoveryCounts([...engine.runners.values()].map((r) => r.tierRecoveredBy))}`,
     );
     if (c.eventsApplied > o.orders || c.deadLetters !== 0 || c.duplicates !== 0) {
       throw new Error(`${o.label}: applied ${c.eventsApplied} of ${o.orders} (${c.deadLetters} dead letters, ${c.duplicates} duplicates)`);
@@ -99,13 +100,6 @@ export async function timeEngine(o: EngineRunOptions): Promise<EngineRun> {
       o.ctx.log(`catchup: ${String(err)}; going on`);
     });
   }
-}
-
-/** How the runners found their partitions' last stored tier change: "64 mark" (engine/tier-marks.ts). */
-function recoveryPaths(engine: Engine): string {
-  const by = new Map<string, number>();
-  for (const r of engine.runners.values()) by.set(r.tierRecoveredBy ?? "none", (by.get(r.tierRecoveredBy ?? "none") ?? 0) + 1);
-  return [...by].map(([path, n]) => `${n} ${path}`).join(", ");
 }
 
 /** The server writes its log beside its store (scripts/nats-server.ts: <workDir>/nats.log). */
