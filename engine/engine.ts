@@ -7,6 +7,7 @@ import { jetstream, type JetStreamManager, jetstreamManager } from "@nats-io/jet
 import type { Service } from "@nats-io/services";
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { ensureStreams } from "../proto/streams.ts";
+import { NOTICE_HEARTBEAT_MS } from "../proto/view-notice.ts";
 import { AckedPublisher } from "./acked-publisher.ts";
 import { Benefits } from "./benefits/benefits.ts";
 import type { Config } from "./config.ts";
@@ -32,6 +33,8 @@ export interface EngineOptions {
   log?: Logger;
   /** Wall clock for ticks and benefit windows (event time comes from the log, never from here). */
   now?: () => number;
+  /** Randomness for run ids (view notices); Math.random by default. */
+  random?: () => number;
   /** Stream replicas when this engine creates the streams. */
   replicas?: number;
   name?: string;
@@ -63,6 +66,7 @@ export class Engine {
   private interest: Interest | null = null;
   private rateTimer: ReturnType<typeof setInterval> | null = null;
   private snapshotTimer: ReturnType<typeof setInterval> | null = null;
+  private noticeTimer: ReturnType<typeof setInterval> | null = null;
   private statsSub: Subscription | null = null;
   private lane: RequestLane | null = null;
   private marks: TierMarks | null = null;
@@ -144,6 +148,10 @@ export class Engine {
       this.eventsPerSec = this.counters.eventsApplied - lastApplied;
       lastApplied = this.counters.eventsApplied;
     }, 1000);
+    // Quiet partitions say they are alive, so a gateway trusts its cached views only while it hears them.
+    this.noticeTimer = setInterval(() => {
+      for (const r of this.runners.values()) r.notices?.heartbeat();
+    }, NOTICE_HEARTBEAT_MS);
     this.ticker = new Ticker(js, this.runners, config.tickIntervalMs, this.now, this.log);
     this.ticker.start();
     this.interest = new Interest(this.nc, this.now, this.log);
@@ -174,6 +182,7 @@ export class Engine {
       slice: this.slice,
       snapshots: this.snapshots,
       now: this.options.now,
+      random: this.options.random,
       pullBytes: this.pullBytes,
       consumeJs,
       nc: this.nc,
@@ -254,6 +263,7 @@ export class Engine {
       this.interest?.stop();
       if (this.rateTimer) clearInterval(this.rateTimer);
       if (this.snapshotTimer) clearInterval(this.snapshotTimer);
+      if (this.noticeTimer) clearInterval(this.noticeTimer);
       this.statsSub?.unsubscribe();
       this.lane?.stop();
       await Promise.all([...this.services.values()].map((s) => s.stop().catch(() => {})));

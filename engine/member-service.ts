@@ -17,6 +17,7 @@ import {
 import type { Benefits } from "./benefits/benefits.ts";
 import type { ClaimRequest } from "./benefits/claim-desk.ts";
 import { type EligibilityRequest, memberIdOf, parseClaimRequest, parseEligibilityRequest } from "./benefits/requests.ts";
+import type { StampedView } from "../proto/lane.ts";
 import { TIERS } from "../proto/types.ts";
 import { partitionOf } from "../proto/partition.ts";
 import type { EngineCounters } from "./counters.ts";
@@ -143,14 +144,28 @@ async function answerMember(msg: ServiceMsg, p: number, runner: PartitionRunner,
 
 /** The member view of `member` in partition p (what tierstream.member.<p> answers); throws RequestError. */
 export async function memberAnswer(p: number, runner: PartitionRunner, partitions: number, member: number) {
+  await readable(p, runner, partitions, member);
+  return memberView(runner.state, member, runner.tierSeq);
+}
+
+/**
+ * The view as JSON text, with the run and ORDERS seq it is current to (lane op "M"): a gateway
+ * keeps it until a view notice of that run lists the member past that seq.
+ */
+export async function memberAnswerStamped(p: number, runner: PartitionRunner, partitions: number, member: number): Promise<StampedView> {
+  await readable(p, runner, partitions, member);
+  // In one synchronous step: the view, and the seq of the last message applied to that state.
+  return [JSON.stringify(memberView(runner.state, member, runner.tierSeq)), runner.notices?.run ?? -1, runner.lastSeq];
+}
+
+async function readable(p: number, runner: PartitionRunner, partitions: number, member: number): Promise<void> {
   if (partitionOf(member, partitions) !== p) {
     throw new RequestError(400, "wrong_partition", `member ${member} is in partition ${partitionOf(member, partitions)}, not ${p}`);
   }
   if (!runner.caughtUp) throw new RequestError(503, "not_ready", `partition ${p} is still replaying its log`);
   // Changes produced before this request are stored first, so `seq` covers them: a feed
-  // resumed from it neither misses nor repeats a change. View and seq are read together.
+  // resumed from it neither misses nor repeats a change. The caller reads view and seq together.
   await runner.published();
-  return memberView(runner.state, member, runner.tierSeq);
 }
 
 function answered(msg: ServiceMsg, err: unknown): void {

@@ -35,6 +35,7 @@ import type { SnapshotStorage } from "./snapshot/snapshot-store.ts";
 import { type RecoveryPath, searchTierPosition, type TierMarks } from "./tier-marks.ts";
 import { tierChangeFields } from "./tier-change-json.ts";
 import type { TimeSlice } from "./time-slice.ts";
+import { ViewNotices } from "./view-notices.ts";
 
 /**
  * Bytes of ORDERS messages that the partitions sharing one connection may have pulled and not
@@ -62,6 +63,8 @@ export interface RunnerDeps {
   /** Where snapshots go; none when absent. */
   snapshots?: SnapshotStorage;
   now?: () => number;
+  /** Draws each run's notice id (proto/view-notice.ts): a uniform number in [0, 1). */
+  random?: () => number;
   /** Bytes this partition may have pulled and not yet applied (pullBytesFor). */
   pullBytes: number;
   /** JetStream on the connection this runner consumes on (shared by a group of partitions). */
@@ -84,6 +87,8 @@ const RECOVER_SLOW_MS = 100;
 export class PartitionRunner {
   state: PartitionState;
   readonly scoreFeed: ScoreFeed;
+  /** Which member views changed, for the gateways' caches; from start() on. */
+  notices: ViewNotices | null = null;
   /** ORDERS sequence of the last snapshot written (or loaded). */
   snapshotSeq = 0;
   private snapshotWanted = false;
@@ -135,6 +140,10 @@ export class PartitionRunner {
         this.deps.log.info(`partition ${p}: snapshot at orders seq ${snap.meta.lastSeq} (${snap.meta.memberCount} members) from ${snap.path}`);
       }
     }
+    const run = Math.floor((this.deps.random ?? Math.random)() * 2 ** 32);
+    this.notices = new ViewNotices(this.deps.nc, p, run, this.lastSeq, this.scoreFeed);
+    // At once: a gateway drops the views the partition's last run told it about.
+    this.notices.flush();
     const recoverStart = performance.now();
     const tier = this.deps.marks ? await this.deps.marks.recover(p) : await searchTierPosition(jsm, p);
     const recoverMs = performance.now() - recoverStart;
@@ -189,6 +198,9 @@ export class PartitionRunner {
    */
   fence(): void {
     this.fenced = true;
+    // What it applied may have changed cached views: say so (harmless to anyone's state), then no more.
+    this.notices?.flush();
+    this.notices?.stop();
     this.outbox.stop();
     void this.messages?.close().catch(() => {});
   }
@@ -264,9 +276,12 @@ export class PartitionRunner {
       if (this.fenced || this.deps.mayPublish?.() === false) break; // fenced: not one more message
       if (m.seq <= this.lastSeq) continue; // a redelivery: applied already
       const storedMs = Math.floor(m.timestampNanos / 1e6);
+      const monthBefore = this.state.clockMonth;
       // A message before the last stored tier change has all its changes stored: no causes needed.
       const r = applyMessage(this.state, this.reader, m.data, storedMs, m.seq >= this.tierPublished[0]);
       this.lastSeq = m.seq;
+      // While replaying no member is listed (nothing is answered yet); a month start changes every view.
+      this.notices!.applied(m.seq, !this.caughtUp || this.state.clockMonth !== monthBefore);
       counters.messages++;
       counters.eventsApplied += r.applied;
       counters.duplicates += r.duplicates;
@@ -334,7 +349,7 @@ export class PartitionRunner {
     if (this.caughtUp) return;
     this.caughtUp = true;
     // Score ticks are for live changes only, not for a replay of history.
-    this.state.scoreSink = this.scoreFeed;
+    this.state.scoreSink = this.notices ?? this.scoreFeed;
     for (const w of this.caughtUpWaiters.splice(0)) w();
   }
 }

@@ -15,8 +15,8 @@
 //   LANE_CHANGED_SUBJECT    every engine publishes the same whenever its served set changes
 //   <lane>                  [[op, partition, body], …] → replies [[index, status, answer], …]
 //                           (JSON), as many as it takes to answer every item once
-//                           op "m": body = member id; op "M": the same, answered as the
-//                           view's JSON text (a string); op "e": an elig request body;
+//                           op "m": body = member id; op "M": the same, answered as
+//                           [view's JSON text, run, seq] (proto/lane.ts); op "e": an elig request body;
 //                           op "c": a claim request body (answered once its record is
 //                           stored, in whichever reply is next);
 //                           op "E" (partition -1): {benefit, members} of any partitions →
@@ -40,7 +40,7 @@ import {
   type LaneEntry,
 } from "../proto/lane.ts";
 import { partitionOf } from "../proto/partition.ts";
-import { asRequestError, claimAnswer, eligibilityAnswer, memberAnswer, type ServiceDeps } from "./member-service.ts";
+import { asRequestError, claimAnswer, eligibilityAnswer, memberAnswer, memberAnswerStamped, type ServiceDeps } from "./member-service.ts";
 import { errorBody, RequestError } from "./request-error.ts";
 
 type Answer = [status: number, answer: unknown];
@@ -149,7 +149,7 @@ export class RequestLane {
         return [0, await memberAnswer(p, runner, this.deps.partitions, memberIdOf(body))];
       }
       if (op === LANE_OP_MEMBER_JSON) {
-        return [0, JSON.stringify(await memberAnswer(p, runner, this.deps.partitions, memberIdOf(body)))];
+        return [0, await memberAnswerStamped(p, runner, this.deps.partitions, memberIdOf(body))];
       }
       if (op === LANE_OP_ELIGIBILITY) return [0, eligibilityAnswer(this.deps, p, eligibilityRequestOf(body, p, this.deps.partitions))];
       if (op === LANE_OP_CLAIM) return [0, await claimAnswer(this.deps, p, claimRequestOf(body, p, this.deps.partitions))];

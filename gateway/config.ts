@@ -27,8 +27,13 @@ export interface GatewayOptions {
   wsIdleTimeoutSec: number;
   /** Interest leases the gateway holds at the engines. */
   interestLeaseMs: number;
-  /** Member views cached this long (also dropped on a tier change the gateway sees). */
+  /**
+   * How long a member view stays cached when no engine's view notices vouch for it (none
+   * heard yet for its partition, or an endpoint's answer); see gateway/member-cache.ts.
+   */
   memberCacheTtlMs: number;
+  /** How long a member view stays cached at most, notices or not. */
+  memberCacheMaxAgeMs: number;
   memberCacheEntriesMax: number;
   name: string;
   /** Replicas of the benefit buckets when this gateway is the one that creates them; default 1. */
@@ -44,6 +49,7 @@ export const GATEWAY_DEFAULTS = {
   wsIdleTimeoutSec: 60,
   interestLeaseMs: 30_000,
   memberCacheTtlMs: 250,
+  memberCacheMaxAgeMs: 60_000,
   memberCacheEntriesMax: 100_000,
 } as const;
 

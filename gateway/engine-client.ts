@@ -5,7 +5,15 @@
 
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type ClaimAnswer, type Eligibility, type EligibilityReason, isEligibilityReason } from "../proto/benefit.ts";
-import { LANE_OP_CLAIM, LANE_OP_ELIGIBILITY, LANE_OP_ELIGIBILITY_BATCH, LANE_OP_MEMBER, LANE_OP_MEMBER_JSON } from "../proto/lane.ts";
+import {
+  isStampedView,
+  LANE_OP_CLAIM,
+  LANE_OP_ELIGIBILITY,
+  LANE_OP_ELIGIBILITY_BATCH,
+  LANE_OP_MEMBER,
+  LANE_OP_MEMBER_JSON,
+  type StampedView,
+} from "../proto/lane.ts";
 import { claimRequestSubject, eligibilityRequestSubject, memberRequestSubject } from "../proto/names.ts";
 import { partitionOf } from "../proto/partition.ts";
 import { ReplyError, ReplyInbox } from "../proto/reply-inbox.ts";
@@ -84,13 +92,16 @@ export class EngineClient {
   /**
    * The member view as the engine's JSON text, never parsed here: the HTTP read caches and
    * answers it as is (a parse and a stringify per read were the gateway's largest cost on a
-   * cache miss).
+   * cache miss). Stamped with the run and ORDERS seq it is current to when a lane answered;
+   * the partition's endpoint (the fallback) answers the contract's view alone: run and seq −1.
    */
-  async memberViewJson(member: number): Promise<string> {
+  async memberViewStamped(member: number): Promise<StampedView> {
     const p = partitionOf(member, this.partitions);
-    const json = await this.viaLane(p, LANE_OP_MEMBER_JSON, member, memberRequestSubject(p), { member }, (subject, body) => this.requestText(subject, body));
-    if (typeof json !== "string") throw badAnswer("a lane's member view");
-    return json;
+    const answer = await this.viaLane(p, LANE_OP_MEMBER_JSON, member, memberRequestSubject(p), { member }, (subject, body) =>
+      this.requestText(subject, body).then((json): StampedView => [json, -1, -1]),
+    );
+    if (!isStampedView(answer)) throw badAnswer("a lane's member view");
+    return answer;
   }
 
   eligibility(benefit: string, member: number): Promise<Eligibility> {

@@ -12,6 +12,7 @@ import { FeedHub, type FeedSocketData } from "./feed/hub.ts";
 import { buildHttpApp } from "./http/app.ts";
 import { pathOf } from "./http/path.ts";
 import { MemberCache } from "./member-cache.ts";
+import { ViewNoticeFollower } from "./view-notice-follower.ts";
 import { GatewayMetrics } from "./metrics.ts";
 
 export class Gateway {
@@ -22,6 +23,7 @@ export class Gateway {
     readonly metrics: GatewayMetrics,
     private readonly engines: EngineClient,
     private readonly benefits: GatewayBenefits,
+    private readonly notices: ViewNoticeFollower,
     private readonly log: Logger,
   ) {}
 
@@ -35,6 +37,7 @@ export class Gateway {
 
   static async start(options: GatewayOptions, log: Logger = consoleLogger("gateway")): Promise<Gateway> {
     const nc = await connect({ servers: options.natsUrl, name: options.name, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    let notices: ViewNoticeFollower | null = null;
     try {
       const js = jetstream(nc);
       const jsm = await jetstreamManager(nc);
@@ -42,7 +45,9 @@ export class Gateway {
       const engines = new EngineClient(nc, options.partitions, options.requestTimeoutMs, options.ownerlessRetryMs);
       if (engines.lanes) metrics.observeLanes(engines.lanes);
       const benefits = await GatewayBenefits.start(nc, js, jsm, (m) => log.warn(m), options.replicas);
-      const cache = new MemberCache(options.memberCacheEntriesMax, options.memberCacheTtlMs, metrics);
+      const cache = new MemberCache(options.partitions, options.memberCacheEntriesMax, options.memberCacheTtlMs, options.memberCacheMaxAgeMs, metrics);
+      notices = new ViewNoticeFollower(nc, cache, log);
+      await notices.start();
       const hub = new FeedHub({ options, nc, js, jsm, engines, benefits, metrics, log, onTierChange: (member) => cache.delete(member) });
       await hub.start();
       const api = buildHttpApp({
@@ -67,8 +72,9 @@ export class Gateway {
         websocket: hub.websocket,
       });
       log.info(`listening on http://${server.hostname}:${server.port} (NATS ${options.natsUrl})`);
-      return new Gateway(nc, server, hub, metrics, engines, benefits, log);
+      return new Gateway(nc, server, hub, metrics, engines, benefits, notices, log);
     } catch (err) {
+      notices?.stop();
       await nc.close().catch(() => {});
       throw err;
     }
@@ -81,6 +87,7 @@ export class Gateway {
     this.server.stop(true);
     this.engines.close();
     this.benefits.stop();
+    this.notices.stop();
     await this.nc.drain().catch(() => {});
     this.log.info("stopped");
   }

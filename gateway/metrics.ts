@@ -36,6 +36,12 @@ export class GatewayMetrics {
     labelNames: ["result"] as const,
     registers: [this.registry],
   });
+  readonly memberCacheDrops = new Counter({
+    name: "tierstream_member_cache_partition_drops_total",
+    help: "times every cached view of a partition was dropped because its view notices could not vouch for them, by reason (run: a new engine run; gap: a notice missed; silence; reconnect)",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
   readonly ordersIngested = new Counter({
     name: "tierstream_orders_ingested_total",
     help: "orders accepted by POST /v1/orders",

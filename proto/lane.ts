@@ -12,8 +12,19 @@ export const LANE_ITEMS_MAX = 512;
 export const LANE_OP_MEMBER = "m";
 export const LANE_OP_ELIGIBILITY = "e";
 export const LANE_OP_CLAIM = "c";
-/** A member view as its JSON text (a string): the gateway caches and serves it as is, unparsed. */
+/**
+ * A member view as its JSON text, stamped: answer [viewJson, run, seq] (StampedView). The
+ * gateway caches and serves the text as is, unparsed, until a view notice of that run lists
+ * the member after that ORDERS seq (proto/view-notice.ts).
+ */
 export const LANE_OP_MEMBER_JSON = "M";
+
+/** [the view's JSON text, the run id of the partition's runner (−1: none), ORDERS seq of the last message applied]. */
+export type StampedView = [json: string, run: number, seq: number];
+
+export function isStampedView(v: unknown): v is StampedView {
+  return Array.isArray(v) && v.length === 3 && typeof v[0] === "string" && typeof v[1] === "number" && Number.isSafeInteger(v[2]);
+}
 /**
  * Eligibility of many members of any partitions the engine serves, in one item (a promotion
  * system's batch of up to 1000): body {benefit, members}, partition -1; answer {reasons}, one

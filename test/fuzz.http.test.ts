@@ -99,7 +99,7 @@ describe("HTTP API under fuzzing", () => {
         nc,
         js,
         engines: new EngineClient(nc, P, options.requestTimeoutMs),
-        cache: new MemberCache(options.memberCacheEntriesMax, options.memberCacheTtlMs, metrics),
+        cache: new MemberCache(P, options.memberCacheEntriesMax, options.memberCacheTtlMs, options.memberCacheMaxAgeMs, metrics),
         metrics,
         feedStats: () => ({ connections: 0, members: 0 }),
         ready: () => !nc.isClosed(),

@@ -107,13 +107,16 @@ describe("the engine request lane", () => {
     expect(new Set(eligs.map((e) => e.reason))).toEqual(new Set(["ok", "tier_too_low"]));
   });
 
-  test("a member view as JSON text through the lane is the endpoint's view, printed once by the engine", async () => {
+  test("a member view as JSON text through the lane is the endpoint's view, printed once by the engine, stamped with its run and seq", async () => {
     const itemsBefore = engines.lanes!.itemsSent;
-    const texts = await Promise.all(MEMBERS.slice(0, 50).map((m) => engines.memberViewJson(m)));
+    const stamped = await Promise.all(MEMBERS.slice(0, 50).map((m) => engines.memberViewStamped(m)));
     expect(engines.lanes!.itemsSent - itemsBefore).toBe(50);
     for (let i = 0; i < 50; i++) {
       const view = await memberViaService(c.nc, MEMBERS[i]);
-      expect(texts[i]).toBe(JSON.stringify(view));
+      const [json, run, seq] = stamped[i];
+      expect(json).toBe(JSON.stringify(view));
+      expect(run).toBeGreaterThanOrEqual(0);
+      expect(seq).toBeGreaterThan(0);
     }
   });
 
@@ -212,7 +215,9 @@ describe("the engine request lane", () => {
     expect(await engines.memberView(member)).toEqual(before);
     expect(engines.lanes!.fallbacks).toBe(fallbacks + 1);
     // The view as text too: "even" answers 503, and the endpoint's text is the same view.
-    expect(JSON.parse(await engines.memberViewJson(member))).toEqual(before);
+    const [json, run, seq] = await engines.memberViewStamped(member);
+    expect(JSON.parse(json)).toEqual(before);
+    expect([run, seq]).toEqual([-1, -1]); // the endpoint's view is the contract's alone: unstamped
     expect(engines.lanes!.fallbacks).toBe(fallbacks + 2);
     // A batch too: "even" answers null for partition 2's member, and its endpoint answers it.
     const other = MEMBERS.find((m) => partitionOf(m, P) === 4)!;

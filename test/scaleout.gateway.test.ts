@@ -29,8 +29,8 @@ describe("routing through a hand-off", () => {
     const a = await start("route-a");
     autos.push(a);
     await eventually(() => a.engine.runners.size === 64 && a.engine.ready, "a serves everything", 15_000);
-    // A 1 ms member cache: every read is a request to whichever engine owns the member now.
-    const gw = await Gateway.start(testGatewayOptions(nats.url, "route-secret-0123456789", new Map([[KEY, new Set<Scope>(["read"])]]), { memberCacheTtlMs: 1 }), silentLogger);
+    // A 1 ms member cache (notices or not): every read is a request to whichever engine owns the member now.
+    const gw = await Gateway.start(testGatewayOptions(nats.url, "route-secret-0123456789", new Map([[KEY, new Set<Scope>(["read"])]]), { memberCacheTtlMs: 1, memberCacheMaxAgeMs: 1 }), silentLogger);
     try {
       const members = Array.from({ length: 32 }, (_, i) => 900_000 + i);
       expect(new Set(members.map((m) => partitionOf(m, 64))).size).toBeGreaterThan(16);

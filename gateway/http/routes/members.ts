@@ -8,6 +8,7 @@
 
 import { authorize } from "../../auth.ts";
 import type { Principal } from "../../auth.ts";
+import { partitionOf } from "../../../proto/partition.ts";
 import { MEMBER_MAX } from "../../../proto/types.ts";
 import type { Authenticator } from "../authenticator.ts";
 import type { HttpDeps } from "../deps.ts";
@@ -33,10 +34,10 @@ export function memberRead(deps: Pick<HttpDeps, "cache" | "engines">, auth: Auth
   const fetchView = (member: number): Promise<string> => {
     let pending = inFlight.get(member);
     if (pending === undefined) {
-      pending = deps.engines.memberViewJson(member).then(
-        (json) => {
+      pending = deps.engines.memberViewStamped(member).then(
+        (stamped) => {
           inFlight.delete(member);
-          return deps.cache.set(member, json);
+          return deps.cache.set(member, partitionOf(member, deps.engines.partitions), stamped);
         },
         (err: unknown) => {
           inFlight.delete(member);
