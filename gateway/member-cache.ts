@@ -34,9 +34,7 @@ export class MemberCache {
   private readonly run: Float64Array;
   private readonly coveredTo: Float64Array;
   private readonly heardAtMs: Float64Array;
-  // Bound once: prom-client hashes a label object on every inc() otherwise.
-  private readonly hits: { inc(): void };
-  private readonly misses: { inc(): void };
+  private readonly lookups: { hits: number; misses: number };
   private readonly breaks: Record<ChainBreak, { inc(): void }>;
   noticesApplied = 0;
 
@@ -55,8 +53,7 @@ export class MemberCache {
     this.run = new Float64Array(partitions).fill(NaN);
     this.coveredTo = new Float64Array(partitions);
     this.heardAtMs = new Float64Array(partitions);
-    this.hits = metrics.memberCache.labels({ result: "hit" });
-    this.misses = metrics.memberCache.labels({ result: "miss" });
+    this.lookups = metrics.memberCacheLookups;
     const b = (reason: ChainBreak) => metrics.memberCacheDrops.labels({ reason });
     this.breaks = { run: b("run"), gap: b("gap"), silence: b("silence"), reconnect: b("reconnect") };
   }
@@ -65,11 +62,11 @@ export class MemberCache {
   get(member: number): string | undefined {
     const e = this.lru.get(member);
     if (e !== undefined && e.gen === this.gen[e.partition]) {
-      this.hits.inc();
+      this.lookups.hits++;
       return e.json;
     }
     if (e !== undefined) this.lru.delete(member);
-    this.misses.inc();
+    this.lookups.misses++;
     return undefined;
   }
 

@@ -30,11 +30,21 @@ export class GatewayMetrics {
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });
-  readonly memberCache = new Counter({
+  /**
+   * Member cache lookups, counted as plain numbers and read at each scrape: a hit is the API's
+   * hottest path, and prom-client's inc() hashes and checks its labels on every call.
+   */
+  readonly memberCacheLookups = { hits: 0, misses: 0 };
+  readonly memberCache: Counter<"result"> = new Counter({
     name: "tierstream_member_cache_total",
     help: "member view cache lookups by result",
     labelNames: ["result"] as const,
     registers: [this.registry],
+    collect: () => {
+      this.memberCache.reset();
+      this.memberCache.inc({ result: "hit" }, this.memberCacheLookups.hits);
+      this.memberCache.inc({ result: "miss" }, this.memberCacheLookups.misses);
+    },
   });
   readonly memberCacheDrops = new Counter({
     name: "tierstream_member_cache_partition_drops_total",

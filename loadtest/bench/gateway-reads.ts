@@ -6,7 +6,8 @@
 // 3. wrk (one thread, CONNECTIONS connections, --latency) with a Lua script that cycles through
 //    the MEMBERS ids, `Authorization: Bearer <a read key>`: WARM_UP_S, then MEASURE_S measured.
 //    The gateway's /metrics counters (tierstream_member_cache_total) are read before and
-//    after the measured run: the share of requests its 250 ms member cache answered.
+//    after the measured run: the share of requests its member cache answered (a view stays
+//    cached until the engine's view notices say it changed: gateway/member-cache.ts).
 // 4. The stack stops; redis-server (no persistence) starts; redis-benchmark fills MEMBERS keys
 //    with values the size of an average member view, then `-t get -c CONNECTIONS -P 1
 //    -r MEMBERS`, sized from a short calibration run to last about MEASURE_S.
@@ -47,7 +48,7 @@ const HOT_MEASURE_S = 5;
 /**
  * A third run, over every id drawn at random as redis-benchmark -r draws its keys: the same
  * access pattern as the peer's. The target stays on the first run, which visits each id at
- * the longest interval the rate allows (the member cache's worst case).
+ * the longest interval the rate allows.
  */
 const RANDOM_MEASURE_S = 5;
 
@@ -109,8 +110,9 @@ function rows(ctx: BenchContext, gw: GatewayRead, redis: RedisRead, members: num
   );
   ctx.note(
     `gateway-reads: of ${lookups.toLocaleString("en")} member-cache lookups in the measured run, ${(hitShare * 100).toFixed(1)} % were hits ` +
-      `(tierstream_member_cache_total; TTL 250 ms): the cycle visits each id every ${((members / w.requestsPerSec) * 1000).toFixed(0)} ms, ` +
-      `so the rest were NATS requests to the engine. Non-2xx responses: ${w.non2xx}; socket errors: ${w.socketErrors}.`,
+      `(tierstream_member_cache_total): the cycle visits each id every ${((members / w.requestsPerSec) * 1000).toFixed(0)} ms, and a view stays cached ` +
+      `until the engine's view notices list its member (no orders arrive during the reads), so the rest were NATS requests to the engine. ` +
+      `Non-2xx responses: ${w.non2xx}; socket errors: ${w.socketErrors}.`,
   );
   ctx.note(
     `gateway-reads: the "hot members" rows are a second wrk run, ${HOT_MEASURE_S} s right after, cycling through ${HOT_MEMBERS} of the ids: ` +
@@ -119,7 +121,7 @@ function rows(ctx: BenchContext, gw: GatewayRead, redis: RedisRead, members: num
   ctx.note(
     `gateway-reads: the "random ids" rows are a third wrk run, ${RANDOM_MEASURE_S} s after that, each request for an id drawn uniformly at random ` +
       `from all ${members.toLocaleString("en")}, as redis-benchmark -r draws its keys (${(gw.randomHitShare * 100).toFixed(1)} % cache hits). ` +
-      `The target stays on the first run, whose cycle visits each id at the longest interval its rate allows: the cache's worst case. ` +
+      `The target stays on the first run, whose cycle visits each id at the longest interval its rate allows. ` +
       `Non-2xx + socket errors there: ${gw.random.non2xx + gw.random.socketErrors}.`,
   );
   ctx.note(
