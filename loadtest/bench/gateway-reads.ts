@@ -11,6 +11,8 @@
 // 4. The stack stops; redis-server (no persistence) starts; redis-benchmark fills MEMBERS keys
 //    with values the size of an average member view, then `-t get -c CONNECTIONS -P 1
 //    -r MEMBERS`, sized from a short calibration run to last about MEASURE_S.
+//    Then three shorter wrk runs: 100 hot ids, ids drawn at random, and the cycle again while
+//    orders for the same members arrive.
 // Both load generators are single-threaded C on the same 2 cores as their server.
 
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -51,6 +53,13 @@ const HOT_MEASURE_S = 5;
  * the longest interval the rate allows.
  */
 const RANDOM_MEASURE_S = 5;
+/**
+ * A fourth run: the cycle again while orders for the same members arrive, so views change
+ * under the reads and the cache learns it from the engine's view notices.
+ */
+const CHURN_ORDERS_PER_S = 5_000;
+const CHURN_MEASURE_S = 5;
+const CHURN_TICK_MS = 100;
 
 export const gatewayReadsBench: BenchModule = {
   name: "gateway-reads",
@@ -66,6 +75,9 @@ interface GatewayRead {
   hotHitShare: number;
   random: WrkResult;
   randomHitShare: number;
+  churn: WrkResult;
+  churnHitShare: number;
+  churnOrders: number;
   viewBytes: number;
   cpu: { gateway: number; engine: number; nats: number; wrk: number; foreign: number; steal: number };
 }
@@ -125,6 +137,12 @@ function rows(ctx: BenchContext, gw: GatewayRead, redis: RedisRead, members: num
       `Non-2xx + socket errors there: ${gw.random.non2xx + gw.random.socketErrors}.`,
   );
   ctx.note(
+    `gateway-reads: the "while orders arrive" rows are a fourth wrk run, ${CHURN_MEASURE_S} s of the first run's cycle while the benchmark publishes ` +
+      `${gw.churnOrders.toLocaleString("en")} orders for the same members (${CHURN_ORDERS_PER_S.toLocaleString("en")}/s, Zipf-popular, event time = wall time): ` +
+      `each changes a view, the engine's view notice drops it from the cache, and the next read of it asks the engine ` +
+      `(${(gw.churnHitShare * 100).toFixed(1)} % hits). Non-2xx + socket errors there: ${gw.churn.non2xx + gw.churn.socketErrors}.`,
+  );
+  ctx.note(
     `gateway-reads: CPU per wall second during the measured run — gateway ${gw.cpu.gateway.toFixed(2)}, engine ${gw.cpu.engine.toFixed(2)}, ` +
       `nats-server ${gw.cpu.nats.toFixed(2)}, wrk ${gw.cpu.wrk.toFixed(2)}, processes outside this benchmark ${gw.cpu.foreign.toFixed(2)}, stolen by the hypervisor ${gw.cpu.steal.toFixed(2)}; ` +
       `redis-server ${redis.cpu.toFixed(2)}, redis-benchmark ${redis.benchmarkCpu.toFixed(2)}, processes outside this benchmark ${redis.foreign.toFixed(2)}, stolen ${redis.steal.toFixed(2)}.`,
@@ -156,6 +174,14 @@ function rows(ctx: BenchContext, gw: GatewayRead, redis: RedisRead, members: num
     compared({ metric: "GET /v1/members/:id, ids drawn at random (as redis-benchmark -r)", value: gw.random.requestsPerSec, unit: "req/s", ceiling: redisCeiling }),
     { metric: "GET /v1/members/:id, ids drawn at random: latency p99", value: gw.random.p99Ms, unit: "ms" },
     { metric: "GET /v1/members/:id, ids drawn at random: cache hits", value: gw.randomHitShare * 100, unit: "%" },
+    compared({
+      metric: `GET /v1/members/:id while ${CHURN_ORDERS_PER_S.toLocaleString("en")} orders/s arrive (the cycle)`,
+      value: gw.churn.requestsPerSec,
+      unit: "req/s",
+      ceiling: redisCeiling,
+    }),
+    { metric: `GET /v1/members/:id while orders arrive: latency p99`, value: gw.churn.p99Ms, unit: "ms" },
+    { metric: `GET /v1/members/:id while orders arrive: cache hits`, value: gw.churnHitShare * 100, unit: "%" },
     { metric: "non-2xx responses + socket errors", value: w.non2xx + w.socketErrors, unit: "responses" },
     { metric: "Redis GET (redis-benchmark)", value: r.rps, unit: "req/s" },
     { metric: "Redis GET latency p50", value: r.p50Ms, unit: "ms" },
@@ -204,9 +230,57 @@ async function readGateway(ctx: BenchContext, wrk: string, dir: string, members:
     const random = await runWrk(wrk, { url: stack.httpUrl, script: randomScript, connections: CONNECTIONS, durationS: RANDOM_MEASURE_S });
     const afterRandom = cacheCounts(await stack.gateway.request<string>("metrics"));
     const randomHitShare = (afterRandom.hit - afterHot.hit) / (afterRandom.hit - afterHot.hit + afterRandom.miss - afterHot.miss);
-    return { wrk: result, cacheHits: after.hit - before.hit, cacheMisses: after.miss - before.miss, hot, hotHitShare, random, randomHitShare, viewBytes, cpu };
+
+    ctx.log(`gateway-reads: wrk ${CHURN_MEASURE_S} s cycling while ${CHURN_ORDERS_PER_S} orders/s arrive`);
+    const [churn, churnOrders] = await Promise.all([
+      runWrk(wrk, { url: stack.httpUrl, script, connections: CONNECTIONS, durationS: CHURN_MEASURE_S }),
+      publishWhileReading(ctx, stack, members, CHURN_MEASURE_S * 1000),
+    ]);
+    const afterChurn = cacheCounts(await stack.gateway.request<string>("metrics"));
+    const churnHitShare = (afterChurn.hit - afterRandom.hit) / (afterChurn.hit - afterRandom.hit + afterChurn.miss - afterRandom.miss);
+    return {
+      wrk: result,
+      cacheHits: after.hit - before.hit,
+      cacheMisses: after.miss - before.miss,
+      hot,
+      hotHitShare,
+      random,
+      randomHitShare,
+      churn,
+      churnHitShare,
+      churnOrders,
+      viewBytes,
+      cpu,
+    };
   } finally {
     await stack.stop();
+  }
+}
+
+/**
+ * Orders for the same members at CHURN_ORDERS_PER_S for `durationMs` (event time = wall time,
+ * ids of another seed, so none is a duplicate of a seed order); the orders published.
+ */
+async function publishWhileReading(ctx: BenchContext, stack: Stack, members: number, durationMs: number): Promise<number> {
+  const gen = new OrderGenerator({ seed: ctx.seed + 1, members, startTs: Date.now(), ratePerSec: CHURN_ORDERS_PER_S });
+  const nc = await connect({ servers: stack.nats.url, name: "bench-reads-churn" });
+  try {
+    const js = jetstream(nc);
+    const publishes: Promise<unknown>[] = [];
+    const t0 = performance.now();
+    let sent = 0;
+    for (let k = 0; performance.now() - t0 < durationMs; k++) {
+      const due = Math.floor(((performance.now() - t0) / 1000) * CHURN_ORDERS_PER_S) - sent;
+      if (due > 0) {
+        publishes.push(publishSchedule(js, interleave(gen.fillPartitionBatches(due, PARTITIONS, 256)), `reads-churn.${ctx.seed}.${k}`, 256));
+        sent += due;
+      }
+      await Bun.sleep(CHURN_TICK_MS);
+    }
+    await Promise.all(publishes);
+    return sent;
+  } finally {
+    await nc.close().catch(() => {});
   }
 }
 
