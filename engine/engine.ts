@@ -24,6 +24,7 @@ import { SnapshotStore } from "./snapshot/store.ts";
 import { recoveryCounts, TierMarks } from "./tier-marks.ts";
 import { Ticker } from "./ticker.ts";
 import { TimeSlice } from "./time-slice.ts";
+import { NoticeBatcher } from "./view-notices.ts";
 
 export interface EngineOptions {
   natsUrl: string;
@@ -76,6 +77,8 @@ export class Engine {
   benefits: Benefits | null = null;
 
   private readonly publisher: AckedPublisher;
+  /** View notices for the gateways' member caches, all partitions in one message per batch. */
+  private readonly notices: NoticeBatcher;
   private readonly slice = new TimeSlice();
   private snapshots: SnapshotStorage | undefined;
   private readonly now: () => number;
@@ -93,6 +96,7 @@ export class Engine {
     private readonly log: Logger,
   ) {
     this.publisher = new AckedPublisher(publishNc);
+    this.notices = new NoticeBatcher(nc);
     this.now = options.now ?? Date.now;
     this.id = options.name ?? `engine-${process.pid}`;
     this.snapshots = options.snapshotStore ?? (options.snapshotDir ? new SnapshotStore(options.snapshotDir, log) : undefined);
@@ -149,9 +153,7 @@ export class Engine {
       lastApplied = this.counters.eventsApplied;
     }, 1000);
     // Quiet partitions say they are alive, so a gateway trusts its cached views only while it hears them.
-    this.noticeTimer = setInterval(() => {
-      for (const r of this.runners.values()) r.notices?.heartbeat();
-    }, NOTICE_HEARTBEAT_MS);
+    this.noticeTimer = setInterval(() => this.notices.heartbeat(), NOTICE_HEARTBEAT_MS);
     this.ticker = new Ticker(js, this.runners, config.tickIntervalMs, this.now, this.log);
     this.ticker.start();
     this.interest = new Interest(this.nc, this.now, this.log);
@@ -183,6 +185,7 @@ export class Engine {
       snapshots: this.snapshots,
       now: this.options.now,
       random: this.options.random,
+      notices: this.notices,
       pullBytes: this.pullBytes,
       consumeJs,
       nc: this.nc,
@@ -270,6 +273,7 @@ export class Engine {
       this.services.clear();
       this.benefits?.stop();
       await Promise.all([...this.runners.values()].map((r) => r.stop()));
+      this.notices.stop();
       this.publisher.close();
       await Promise.all([this.nc.drain().catch(() => {}), this.publishNc.drain().catch(() => {}), this.consume.drain()]);
     })();

@@ -35,7 +35,7 @@ import type { SnapshotStorage } from "./snapshot/snapshot-store.ts";
 import { type RecoveryPath, searchTierPosition, type TierMarks } from "./tier-marks.ts";
 import { tierChangeFields } from "./tier-change-json.ts";
 import type { TimeSlice } from "./time-slice.ts";
-import { ViewNotices } from "./view-notices.ts";
+import { type NoticeBatcher, ViewNotices } from "./view-notices.ts";
 
 /**
  * Bytes of ORDERS messages that the partitions sharing one connection may have pulled and not
@@ -65,6 +65,8 @@ export interface RunnerDeps {
   now?: () => number;
   /** Draws each run's notice id (proto/view-notice.ts): a uniform number in [0, 1). */
   random?: () => number;
+  /** Sends the engine's view notices (which member views changed). */
+  notices: NoticeBatcher;
   /** Bytes this partition may have pulled and not yet applied (pullBytesFor). */
   pullBytes: number;
   /** JetStream on the connection this runner consumes on (shared by a group of partitions). */
@@ -141,9 +143,9 @@ export class PartitionRunner {
       }
     }
     const run = Math.floor((this.deps.random ?? Math.random)() * 2 ** 32);
-    this.notices = new ViewNotices(this.deps.nc, p, run, this.lastSeq, this.scoreFeed);
-    // At once: a gateway drops the views the partition's last run told it about.
-    this.notices.flush();
+    this.notices = new ViewNotices(this.deps.notices, p, run, this.lastSeq, this.scoreFeed);
+    // Its first notice goes out with the next batch: gateways drop what the last run vouched for.
+    this.deps.notices.add(this.notices);
     const recoverStart = performance.now();
     const tier = this.deps.marks ? await this.deps.marks.recover(p) : await searchTierPosition(jsm, p);
     const recoverMs = performance.now() - recoverStart;
@@ -199,8 +201,7 @@ export class PartitionRunner {
   fence(): void {
     this.fenced = true;
     // What it applied may have changed cached views: say so (harmless to anyone's state), then no more.
-    this.notices?.flush();
-    this.notices?.stop();
+    if (this.notices) this.deps.notices.remove(this.notices);
     this.outbox.stop();
     void this.messages?.close().catch(() => {});
   }
@@ -208,6 +209,7 @@ export class PartitionRunner {
   async stop(): Promise<void> {
     await this.messages?.close();
     await this.loopDone;
+    if (this.notices) this.deps.notices.remove(this.notices);
     await this.outbox.drained();
     this.outbox.stop();
     if (this.deps.snapshots && this.caughtUp && !this.fenced && this.outbox.pending === 0) this.snapshotNow(0);

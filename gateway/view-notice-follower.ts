@@ -3,7 +3,7 @@
 // published meanwhile are lost, so nothing cached can be vouched for).
 
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { decodeNotice, NOTICE_ALL_SUBJECTS, NOTICE_HEARTBEAT_MS } from "../proto/view-notice.ts";
+import { NOTICE_HEARTBEAT_MS, NOTICE_SUBJECT, readNotices, type ViewNotice } from "../proto/view-notice.ts";
 import type { Logger } from "../engine/log.ts";
 import type { MemberCache } from "./member-cache.ts";
 
@@ -22,12 +22,13 @@ export class ViewNoticeFollower {
   ) {}
 
   async start(): Promise<void> {
-    this.sub = this.nc.subscribe(NOTICE_ALL_SUBJECTS, {
+    const apply = (n: ViewNotice) => this.cache.notice(n);
+    this.sub = this.nc.subscribe(NOTICE_SUBJECT, {
       callback: (err, msg) => {
         if (err) return;
-        const n = decodeNotice(msg.subject, msg.data);
-        if (typeof n !== "string") return this.cache.notice(n);
-        if (this.badNotices++ % BAD_NOTICE_LOG_EVERY === 0) this.log.warn(`bad view notice on ${msg.subject}: ${n}; ignored`);
+        const bad = readNotices(msg.data, apply);
+        // The notices after a bad one are lost to this gateway: their partitions' next notices show the gap.
+        if (bad !== null && this.badNotices++ % BAD_NOTICE_LOG_EVERY === 0) this.log.warn(`bad view notice message: ${bad}; the rest of it ignored`);
       },
     });
     this.sweepTimer = setInterval(() => this.cache.sweep(), NOTICE_HEARTBEAT_MS / 2);

@@ -5,19 +5,32 @@
 import { describe, expect, test } from "bun:test";
 import { MemberCache } from "../gateway/member-cache.ts";
 import { GatewayMetrics } from "../gateway/metrics.ts";
-import { decodeNotice, encodeNotice, NOTICE_HEADER_BYTES, NOTICE_SILENCE_MS, noticeSubject, type ViewNotice } from "../proto/view-notice.ts";
+import { NOTICE_HEAD_FLOATS, NOTICE_SILENCE_MS, readNotices, type ViewNotice, writeNotice } from "../proto/view-notice.ts";
 
 const P = 4;
 const RUN = 77;
 const TTL_MS = 250;
 const MAX_AGE_MS = 60_000;
 
+/** Notices as they come off the wire: written into one message, read back. */
+function message(...notices: [p: number, run: number, from: number, to: number, members?: number[], all?: boolean][]): Uint8Array {
+  const floats = 1 + notices.reduce((n, [, , , , m = []]) => n + NOTICE_HEAD_FLOATS + m.length, 0);
+  const out = new Float64Array(floats);
+  out[0] = notices.length;
+  let at = 1;
+  for (const [p, run, from, to, members = [], all = false] of notices) at = writeNotice(out, at, p, run, from, to, all, Float64Array.from(members), members.length);
+  return new Uint8Array(out.buffer);
+}
+
+function read(bytes: Uint8Array): ViewNotice[] {
+  const got: ViewNotice[] = [];
+  const bad = readNotices(bytes, (n) => got.push({ ...n, member: ((ms) => (i: number) => ms[i])(Array.from({ length: n.count }, (_, i) => n.member(i))) }));
+  if (bad !== null) throw new Error(bad);
+  return got;
+}
+
 function notice(p: number, run: number, from: number, to: number, members: number[] = [], all = false): ViewNotice {
-  const bytes = new Uint8Array(NOTICE_HEADER_BYTES + members.length * 8);
-  encodeNotice(new DataView(bytes.buffer), run, from, to, all, Float64Array.from(members), members.length);
-  const n = decodeNotice(noticeSubject(p), bytes);
-  if (typeof n === "string") throw new Error(n);
-  return n;
+  return read(message([p, run, from, to, members, all]))[0];
 }
 
 function setup() {
@@ -29,19 +42,27 @@ function setup() {
 }
 
 describe("view notices on the wire", () => {
-  test("round-trip: run, range, flags and members", () => {
-    const n = notice(3, 12345, 10, 20, [7, 2 ** 42 + 1, 9]);
-    expect([n.partition, n.run, n.from, n.to, n.all, n.count]).toEqual([3, 12345, 10, 20, false, 3]);
-    expect([n.member(0), n.member(1), n.member(2)]).toEqual([7, 2 ** 42 + 1, 9]);
-    expect(notice(0, 1, 5, 5, [], true).all).toBe(true);
+  test("round-trip: several partitions' notices in one message, with run, range, flags and members", () => {
+    const [a, b] = read(message([3, 12345, 10, 20, [7, 2 ** 42 + 1, 9]], [0, 1, 5, 5, [], true]));
+    expect([a.partition, a.run, a.from, a.to, a.all, a.count]).toEqual([3, 12345, 10, 20, false, 3]);
+    expect([a.member(0), a.member(1), a.member(2)]).toEqual([7, 2 ** 42 + 1, 9]);
+    expect([b.partition, b.all, b.count]).toEqual([0, true, 0]);
   });
 
-  test("bad notices are refused with a reason", () => {
-    expect(decodeNotice("tierstream.changed.x", new Uint8Array(32))).toContain("no partition");
-    expect(decodeNotice("tierstream.changed.1", new Uint8Array(31))).toContain("32 + 8 × n bytes");
-    const backwards = new Uint8Array(32);
-    encodeNotice(new DataView(backwards.buffer), 1, 9, 3, false, new Float64Array(0), 0);
-    expect(decodeNotice("tierstream.changed.1", backwards)).toContain("0 ≤ from ≤ to");
+  test("bad messages are refused with a reason; the notices before the bad one are read", () => {
+    expect(readNotices(new Uint8Array(12), () => {})).toContain("8 × n bytes");
+    const good = message([1, 1, 0, 3, [5]]);
+    const truncated = good.slice(0, good.length - 8);
+    expect(readNotices(truncated, () => {})).toContain("bad member count");
+    const backwards = message([1, 1, 9, 3]);
+    expect(readNotices(backwards, () => {})).toContain("0 ≤ from ≤ to");
+    const twoThenBad = message([1, 1, 0, 3, [5]], [2, 1, 0, 4], [3, 1, 9, 3]);
+    const seen: number[] = [];
+    expect(readNotices(twoThenBad, (n) => seen.push(n.partition))).toContain("notice 2");
+    expect(seen).toEqual([1, 2]);
+    const extra = new Uint8Array(good.length + 8);
+    extra.set(good);
+    expect(readNotices(extra, () => {})).toContain("after the last notice");
   });
 });
 

@@ -9,7 +9,7 @@ import type { Scope } from "../gateway/config.ts";
 import { Gateway } from "../gateway/gateway.ts";
 import type { GatewayMetrics } from "../gateway/metrics.ts";
 import { type Order, partitionOf } from "../proto/index.ts";
-import { decodeNotice, NOTICE_ALL_SUBJECTS, NOTICE_SILENCE_MS, type ViewNotice } from "../proto/view-notice.ts";
+import { NOTICE_SILENCE_MS, NOTICE_SUBJECT, readNotices, type ViewNotice } from "../proto/view-notice.ts";
 import { client, type Client, eventually, publishOrders, startEngine } from "./harness/engine.ts";
 import { testGatewayOptions } from "./harness/gateway.ts";
 import { useNatsServer } from "./harness/nats.ts";
@@ -46,10 +46,11 @@ describe("view notices: a cached member view lasts until it changes", () => {
 
   beforeAll(async () => {
     c = await client(nats.url);
-    c.nc.subscribe(NOTICE_ALL_SUBJECTS, {
+    c.nc.subscribe(NOTICE_SUBJECT, {
       callback: (err, msg) => {
-        const n = err ? "error" : decodeNotice(msg.subject, msg.data);
-        if (typeof n !== "string") notices.push(heard(n));
+        if (err) return;
+        const bad = readNotices(msg.data, (n) => notices.push(heard(n)));
+        if (bad !== null) throw new Error(bad);
       },
     });
     engine = await startEngine(nats.url);
