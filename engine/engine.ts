@@ -21,7 +21,7 @@ import { RequestLane } from "./request-lane.ts";
 import type { SnapshotStorage } from "./snapshot/snapshot-store.ts";
 import { ObjectSnapshotStore } from "./snapshot/object-store.ts";
 import { SnapshotStore } from "./snapshot/store.ts";
-import { recoveryCounts, TierMarks } from "./tier-marks.ts";
+import { MARK_REFRESH_MS, recoveryCounts, TierMarks } from "./tier-marks.ts";
 import { Ticker } from "./ticker.ts";
 import { TimeSlice } from "./time-slice.ts";
 import { NoticeBatcher } from "./view-notices.ts";
@@ -68,6 +68,7 @@ export class Engine {
   private rateTimer: ReturnType<typeof setInterval> | null = null;
   private snapshotTimer: ReturnType<typeof setInterval> | null = null;
   private noticeTimer: ReturnType<typeof setInterval> | null = null;
+  private markTimer: ReturnType<typeof setInterval> | null = null;
   private statsSub: Subscription | null = null;
   private lane: RequestLane | null = null;
   private marks: TierMarks | null = null;
@@ -126,7 +127,7 @@ export class Engine {
     const js = jetstream(this.nc);
     this.jsm = await jetstreamManager(this.nc);
     await ensureStreams(this.jsm, { replicas: this.options.replicas });
-    this.marks = await TierMarks.open(this.nc, js, this.jsm, this.options.replicas);
+    this.marks = await TierMarks.open(this.nc, js, this.jsm, this.options.replicas, (m) => this.log.warn(m));
     if (!this.snapshots && this.options.snapshotObjectStore) {
       this.snapshots = await ObjectSnapshotStore.open(js, { replicas: this.options.replicas, log: this.log });
     }
@@ -154,6 +155,10 @@ export class Engine {
     }, 1000);
     // Quiet partitions say they are alive, so a gateway trusts its cached views only while it hears them.
     this.noticeTimer = setInterval(() => this.notices.heartbeat(), NOTICE_HEARTBEAT_MS);
+    // Marks follow the stored prefixes, so a start after a crash reads little of TIER_EVENTS.
+    this.markTimer = setInterval(() => {
+      for (const r of this.runners.values()) r.refreshMark();
+    }, MARK_REFRESH_MS);
     this.ticker = new Ticker(js, this.runners, config.tickIntervalMs, this.now, this.log);
     this.ticker.start();
     this.interest = new Interest(this.nc, this.now, this.log);
@@ -267,6 +272,7 @@ export class Engine {
       if (this.rateTimer) clearInterval(this.rateTimer);
       if (this.snapshotTimer) clearInterval(this.snapshotTimer);
       if (this.noticeTimer) clearInterval(this.noticeTimer);
+      if (this.markTimer) clearInterval(this.markTimer);
       this.statsSub?.unsubscribe();
       this.lane?.stop();
       await Promise.all([...this.services.values()].map((s) => s.stop().catch(() => {})));

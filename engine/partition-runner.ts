@@ -32,7 +32,8 @@ import { ScoreFeed } from "./score-feed.ts";
 import { PartitionState } from "./state/partition-state.ts";
 import { configHash, encodeSnapshot } from "./snapshot/format.ts";
 import type { SnapshotStorage } from "./snapshot/snapshot-store.ts";
-import { type RecoveryPath, searchTierPosition, type TierMarks } from "./tier-marks.ts";
+import { StoredPrefix } from "./stored-prefix.ts";
+import { positionText, type RecoveryPath, searchTierPosition, type TierMarks } from "./tier-marks.ts";
 import { tierChangeFields } from "./tier-change-json.ts";
 import type { TimeSlice } from "./time-slice.ts";
 import { type NoticeBatcher, ViewNotices } from "./view-notices.ts";
@@ -110,11 +111,16 @@ export class PartitionRunner {
   private tierPublished: Position = [0, -1];
   /** How start found the last stored tier change: from its mark, or by a search of TIER_EVENTS. */
   tierRecoveredBy: RecoveryPath | null = null;
-  /** Position of the stored tier change with the highest TIER_EVENTS seq (tierSeq). */
-  private lastStoredOrderSeq = 0;
-  private lastStoredK = -1;
-  /** The mark says "open" (start wrote it): a clean stop may close it. */
+  /** How far this partition's tier changes are stored without a gap (what its mark records). */
+  private prefix = new StoredPrefix({ pos: [0, -1], seq: 0 }, 1);
+  /** Changes after the prefix that the start found stored already ("<orderSeq>.<k>" → seq); null: none. */
+  private storedAtStart: ReadonlyMap<string, number> | null = null;
+  /** The mark was written at start: refreshes and a clean stop may write it again. */
   private markOpened = false;
+  /** What the mark last written says, and the write in flight. */
+  private markWritten = "";
+  private markWrite: Promise<void> = Promise.resolve();
+  private markWriting = false;
   private dlqPublished: Position = [0, -1];
   private messages: OrderedPull | null = null;
   private loopDone: Promise<void> = Promise.resolve();
@@ -156,12 +162,14 @@ export class PartitionRunner {
     }
     this.tierRecoveredBy = tier.path;
     this.tierPublished = tier.pos;
-    this.tierSeq = tier.seq;
-    [this.lastStoredOrderSeq, this.lastStoredK] = tier.pos;
+    this.storedAtStart = tier.storedAfter.size > 0 ? tier.storedAfter : null;
+    this.prefix = new StoredPrefix(tier, tier.scanFrom, tier.storedUpTo);
+    this.tierSeq = tier.newest.seq;
     if (this.deps.marks) {
-      // Before anything is published: an old closed mark must not be trusted any more.
-      await this.deps.marks.opened(p, tier);
+      // Before anything is published: the mark says where this run starts.
+      await this.deps.marks.opened(p, this.prefix.prefix, this.scanFrom());
       this.markOpened = true;
+      this.markWritten = this.markKey();
     }
     this.dlqPublished = (await recoverPosition(jsm, STREAM_ORDERS_DLQ, dlqSubject(p))).pos;
     // Not nats.js's ordered consumer: its consume({max_bytes}) loses track of its pulls under
@@ -217,14 +225,49 @@ export class PartitionRunner {
     await this.closeMark();
   }
 
-  /** After a clean stop (still the owner, every change stored): the mark tells the next runner where TIER_EVENTS stands. */
+  /**
+   * Called each second while the partition runs: when its stored prefix moved, the mark
+   * follows, so that a start after a crash reads TIER_EVENTS from near where this run was.
+   * Not awaited by anyone; one write at a time; a failed one only leaves the mark older.
+   */
+  refreshMark(): void {
+    const { marks, mayPublish } = this.deps;
+    if (!marks || !this.markOpened || this.markWriting || this.fenced || mayPublish?.() === false) return;
+    const key = this.markKey();
+    if (key === this.markWritten) return;
+    this.markWriting = true;
+    this.markWrite = marks
+      .refreshed(this.partition, this.prefix.prefix, this.scanFrom())
+      .then(() => void (this.markWritten = key))
+      .catch(() => {})
+      .finally(() => void (this.markWriting = false));
+  }
+
+  /**
+   * Where a start after a crash reads TIER_EVENTS from: with nothing after the prefix in
+   * flight, just past the highest sequence this engine has seen stored (any change of this
+   * partition from now on lands above it); else the prefix's own bound.
+   */
+  private scanFrom(): number {
+    const seen = this.deps.marks?.seenSeq ?? 0;
+    return this.prefix.settled ? Math.max(this.prefix.scanFrom, seen + 1) : this.prefix.scanFrom;
+  }
+
+  /** What a mark written now would say (a refresh writes only when it differs from the last). */
+  private markKey(): string {
+    const { pos, seq } = this.prefix.prefix;
+    return `${positionText(pos)}@${seq}/${this.scanFrom()}`;
+  }
+
+  /** After a clean stop (still the owner, every change stored): the mark says so, and the next start reads nothing after it. */
   private async closeMark(): Promise<void> {
     const { marks, mayPublish, log } = this.deps;
+    await this.markWrite;
     if (!marks || !this.markOpened || this.fenced || mayPublish?.() === false) return;
-    if (this.outbox.pending !== 0 || this.outbox.fencedJobs !== 0) return;
+    if (this.outbox.pending !== 0 || this.outbox.fencedJobs !== 0 || !this.prefix.settled) return;
     await marks
-      .closed(this.partition, { seq: this.tierSeq, pos: [this.lastStoredOrderSeq, this.lastStoredK] })
-      .catch((err: Error) => log.warn(`partition ${this.partition}: tier mark not closed (${err.message}); the next start searches TIER_EVENTS`));
+      .closed(this.partition, this.prefix.prefix)
+      .catch((err: Error) => log.warn(`partition ${this.partition}: tier mark not closed (${err.message}); the next start reads from its last open mark`));
   }
 
   /**
@@ -305,7 +348,10 @@ export class PartitionRunner {
 
   private tierChange(orderSeq: number, k: number, c: Change): void {
     this.deps.counters.tierChanges++;
-    if (!isAfter([orderSeq, k], this.tierPublished)) return; // stored before a restart
+    if (!isAfter([orderSeq, k], this.tierPublished)) return; // stored before a restart: in the prefix
+    const storedSeq = this.storedAtStart?.get(`${orderSeq}.${k}`);
+    if (storedSeq !== undefined) return void this.prefix.add(orderSeq, k, storedSeq); // stored after the prefix, before a crash
+    const entry = this.prefix.add(orderSeq, k);
     const p = this.partition;
     const member = String(c.member); // once: for the subjects and the JSON
     const fields = tierChangeFields(c, member);
@@ -315,11 +361,9 @@ export class PartitionRunner {
       msgId: `t.${p}.${orderSeq}.${k}`,
       pos: `${orderSeq}.${k}`,
       onStored: (seq) => {
-        if (seq > this.tierSeq) {
-          this.tierSeq = seq;
-          this.lastStoredOrderSeq = orderSeq;
-          this.lastStoredK = k;
-        }
+        this.prefix.stored(entry, seq);
+        this.deps.marks?.noteStored(seq);
+        if (seq > this.tierSeq) this.tierSeq = seq;
         // Live feeds get it now, with its seq; a replay from TIER_EVENTS fills any gap.
         this.deps.nc.publish(liveTierSubject(p, member), `{"type":"tier",${fields},"seq":${seq}}`);
       },

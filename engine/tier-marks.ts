@@ -10,31 +10,31 @@
 // turn): 0.34–0.56 s of a 2.4 s restart, and half a second of nats-server CPU. It grows with
 // the stream and with the partition count.
 //
-// The protocol, per partition key:
-//   - A runner that starts reads the mark. A "closed" mark is trusted once its message checks
-//     out (it is in TIER_EVENTS, on the partition, at the marked position, and the stream is
-//     the one the mark was written for).
-//   - Anything else — no mark, an "open" one, one that does not check out (the stream was
-//     purged or recreated, the message aged out) — means the search, as before.
-//   - Before it publishes anything, the runner writes the mark "open": from then on nobody
-//     trusts an old closed mark, whatever happens to this runner.
-//   - A runner that stops cleanly (not fenced, every change stored) writes "closed" with its
-//     newest stored change, before its lease is released. Every change before it is stored
-//     then too: the outbox has nothing in flight.
-// An open mark is never trusted, and that is deliberate. After a NATS disconnect, a change in
-// flight can be lost while later ones, which nats.js held in its buffer, are stored. Until the
-// lost one is sent again (AckedPublisher resends on reconnect; before, only when its ack timed
-// out after 5 s), the stream has a gap before its newest change of the partition. A crash in
-// that window loses the change whichever way the newest is found (the search has the same
-// hazard; see the README). So an open mark's "newest stored" is not a safe place to start.
+// The protocol, per partition key. A mark records the partition's stored prefix
+// (stored-prefix.ts): a change such that it and every change before it are stored, and
+// `scanFrom`, a TIER_EVENTS sequence at or below which no change after it is stored.
+//   - A runner that starts reads the mark and checks its change: in TIER_EVENTS, on the
+//     partition, at the marked position, in the stream the mark was written for. Then it reads
+//     the partition's changes from scanFrom on (usually none: one request): the ones after the
+//     prefix are stored already and are not published again; every other change after the
+//     prefix is. A change lost in flight before a crash is published then, and a change stored
+//     out of order (sent again after later ones) is not published twice. (A closed mark is
+//     not read after: a clean stop wrote it with nothing in flight, before its lease went.)
+//   - Anything else — no mark, one that does not check out (the stream was purged or
+//     recreated, the message aged out) — means the search: the newest stored change, taken as
+//     the prefix (which it is unless a change was lost in flight just before a crash).
+//   - Before it publishes anything the runner writes its mark "open" with its start; while it
+//     runs it writes the mark again each second the prefix moved ("open"); a clean stop (not
+//     fenced, every change stored) writes "closed". An open mark only ever says things that
+//     stay true (stored changes stay stored), so an old or a late open write is safe, only
+//     less up to date; a closed one is written last, by the owner, before its lease goes.
 
-import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
-import { StorageType } from "@nats-io/jetstream";
+import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type MsgRequest, StorageType } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { openRacing } from "../proto/create-race.ts";
-import { BUCKET_TIER_MARKS, STREAM_TIER_EVENTS, tierPartitionFilter } from "../proto/names.ts";
-import { type Position, POSITION_NONE, recoverPosition, storedPositionOf } from "./outbox.ts";
+import { BUCKET_TIER_MARKS, HEADER_TIER_POS, STREAM_TIER_EVENTS, tierPartitionFilter } from "../proto/names.ts";
+import { isAfter, type Position, POSITION_NONE, recoverPosition, storedPositionOf } from "./outbox.ts";
 
 export interface Recovered {
   pos: Position;
@@ -42,18 +42,40 @@ export interface Recovered {
   seq: number;
 }
 
-/** How a runner found its partition's last stored change: a closed mark, or the search. */
+/** How a runner found its partition's stored prefix: a mark, or the search. */
 export type RecoveryPath = "mark" | "search";
+
+/** Where a starting runner stands in TIER_EVENTS. */
+export interface TierStart extends Recovered {
+  path: RecoveryPath;
+  /** The sequence TIER_EVENTS was read from for changes after the prefix (a mark's scanFrom). */
+  scanFrom: number;
+  /** Changes after the prefix that are stored already: "<orderSeq>.<k>" → TIER_EVENTS seq. */
+  storedAfter: ReadonlyMap<string, number>;
+  /** The last of those by position (POSITION_NONE: none). */
+  storedUpTo: Position;
+  /** The partition's stored change with the highest TIER_EVENTS seq (the prefix when none is after it). */
+  newest: Recovered;
+}
 
 interface Mark {
   state: "open" | "closed";
-  /** TIER_EVENTS sequence of the newest stored change (0: none stored). */
+  /** TIER_EVENTS sequence of the prefix's newest change (0: none stored). */
   seq: number;
   /** Its position, "<orderSeq>.<k>". */
   pos: string;
+  /** No change after the prefix is stored below this sequence (marks before it had none: open ones are then not read). */
+  scanFrom?: number;
   /** When TIER_EVENTS was created: a mark of an earlier stream of that name is not trusted. */
   stream: string;
 }
+
+/** How often a running partition's mark follows its stored prefix. */
+export const MARK_REFRESH_MS = 1000;
+
+/** Changes read per fetch when a start reads the changes stored after its prefix. */
+const SCAN_BATCH = 4096;
+const SCAN_EXPIRES_MS = 2000;
 
 /**
  * A mark not stored by then is given up (a closing mark: the next start searches instead),
@@ -67,15 +89,24 @@ const decoder = new TextDecoder();
 export class TierMarks {
   /** False while NATS is away: a mark is then not even tried (a stop does not wait on it). */
   private connected = true;
+  /**
+   * The highest TIER_EVENTS sequence this engine has seen stored (the stream's last when it
+   * opened, then every PubAck). A change published from now on is stored above it, so a
+   * partition with nothing in flight may mark scanFrom just past it: after a crash its next
+   * start then sees with one stream info that nothing of it lies after the mark.
+   */
+  seenSeq = 0;
 
   private constructor(
     nc: NatsConnection,
     private kv: KV,
     /** Opens (creating if missing) the bucket again: an operator may have deleted it. */
     private readonly reopen: () => Promise<KV>,
+    private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     /** TIER_EVENTS's creation time. */
     private readonly stream: string,
+    private readonly warn: (message: string) => void,
   ) {
     void this.watch(nc);
   }
@@ -87,26 +118,43 @@ export class TierMarks {
     }
   }
 
-  static async open(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, replicas = 1): Promise<TierMarks> {
+  static async open(
+    nc: NatsConnection,
+    js: JetStreamClient,
+    jsm: JetStreamManager,
+    replicas = 1,
+    /** Told when a mark could not be read (the start then searches). */
+    warn: (message: string) => void = () => {},
+  ): Promise<TierMarks> {
     // History 1: only the newest mark of a partition matters. File storage: a mark must
     // survive a server restart as TIER_EVENTS does. Reads through the stream leader: a
-    // follower's direct get could answer an old closed mark after a newer open one.
+    // follower's direct get could answer an older mark than the newest.
     const openBucket = () =>
       openRacing(() => new Kvm(js).create(BUCKET_TIER_MARKS, { history: 1, replicas, storage: StorageType.File, allow_direct: false }));
     const kv = await openBucket();
     const info = await jsm.streams.info(STREAM_TIER_EVENTS);
-    return new TierMarks(nc, kv, openBucket, jsm, info.created);
+    const marks = new TierMarks(nc, kv, openBucket, js, jsm, info.created, warn);
+    marks.seenSeq = info.state.last_seq;
+    return marks;
   }
 
-  /** The last change TIER_EVENTS holds for partition p, and how it was found. */
-  async recover(p: number): Promise<Recovered & { path: RecoveryPath }> {
-    const marked = await this.fromMark(p).catch(() => null);
+  /** Where partition p's tier changes stand, and how that was found. */
+  async recover(p: number): Promise<TierStart> {
+    const marked = await this.fromMark(p).catch((err: Error) => {
+      this.warn(`partition ${p}: tier mark not read (${err.message}); searching TIER_EVENTS`);
+      return null;
+    });
     return marked ?? searchTierPosition(this.jsm, p);
   }
 
-  /** p's runner is about to publish: its mark turns open (awaited before the first publish). */
-  async opened(p: number, from: Recovered): Promise<void> {
-    const mark = this.markText("open", from);
+  /** A change was stored at `seq` (any partition of this engine). */
+  noteStored(seq: number): void {
+    if (seq > this.seenSeq) this.seenSeq = seq;
+  }
+
+  /** p's runner is about to publish: its mark records its start (awaited before the first publish). */
+  async opened(p: number, prefix: Recovered, scanFrom: number): Promise<void> {
+    const mark = this.markText("open", prefix, scanFrom);
     try {
       await this.write(p, mark);
     } catch {
@@ -117,40 +165,107 @@ export class TierMarks {
     }
   }
 
-  /** p's runner stopped with every change stored, the newest being `last`. */
-  async closed(p: number, last: Recovered): Promise<void> {
-    await this.write(p, this.markText("closed", last));
+  /** p's runner is running and its prefix moved: the mark follows (a failed write only leaves it older). */
+  async refreshed(p: number, prefix: Recovered, scanFrom: number): Promise<void> {
+    await this.write(p, this.markText("open", prefix, scanFrom));
   }
 
-  private markText(state: Mark["state"], last: Recovered): string {
-    const mark: Mark = { state, seq: last.seq, pos: positionText(last.pos), stream: this.stream };
+  /** p's runner stopped with every change stored, the newest being `last`. */
+  async closed(p: number, last: Recovered): Promise<void> {
+    await this.write(p, this.markText("closed", last, last.seq + 1));
+  }
+
+  private markText(state: Mark["state"], prefix: Recovered, scanFrom: number): string {
+    const mark: Mark = { state, seq: prefix.seq, pos: positionText(prefix.pos), scanFrom, stream: this.stream };
     return JSON.stringify(mark);
   }
 
-  // A partition's two writes never overlap: "open" is awaited in its runner's start, "closed"
-  // in its stop, and a partition is started again only after its stop.
   private async write(p: number, text: string): Promise<void> {
     if (!this.connected) throw new Error("NATS is not connected");
     await this.kv.put(String(p), encoder.encode(text), { timeout: WRITE_TIMEOUT_MS });
   }
 
-  /** p's closed mark, if it checks out against TIER_EVENTS; else null. */
-  private async fromMark(p: number): Promise<(Recovered & { path: RecoveryPath }) | null> {
+  /** p's mark, if it checks out against TIER_EVENTS, with what is stored after it; else null. */
+  private async fromMark(p: number): Promise<TierStart | null> {
     const entry = await this.kv.get(String(p));
     if (!entry || entry.operation !== "PUT") return null;
     const mark = markOf(entry.value);
-    if (mark === null || mark.state !== "closed" || mark.stream !== this.stream) return null;
-    if (mark.seq === 0) return mark.pos === positionText(POSITION_NONE) ? { pos: POSITION_NONE, seq: 0, path: "mark" } : null;
-    const m = await this.jsm.streams.getMessage(STREAM_TIER_EVENTS, { seq: mark.seq });
-    if (!m || !m.subject.startsWith(`tier.${p}.`)) return null;
-    const pos = storedPositionOf(m);
-    return pos !== null && positionText(pos) === mark.pos ? { pos, seq: m.seq, path: "mark" } : null;
+    if (mark === null || mark.stream !== this.stream) return null;
+    const scanFrom = mark.scanFrom ?? (mark.state === "closed" ? mark.seq + 1 : null);
+    if (scanFrom === null || scanFrom < 1) return null;
+    let prefix: Recovered;
+    if (mark.seq === 0) {
+      if (mark.pos !== positionText(POSITION_NONE)) return null;
+      prefix = { pos: POSITION_NONE, seq: 0 };
+    } else {
+      const m = await this.jsm.streams.getMessage(STREAM_TIER_EVENTS, { seq: mark.seq });
+      if (!m || !m.subject.startsWith(`tier.${p}.`)) return null;
+      const pos = storedPositionOf(m);
+      if (pos === null || positionText(pos) !== mark.pos) return null;
+      prefix = { pos, seq: m.seq };
+    }
+    // A closed mark was written at a clean stop, with nothing in flight and before the lease
+    // went: nothing can be stored after it, and asking would cost each start a request that
+    // nats-server answers by walking the subject tables of the stream's last blocks.
+    if (mark.state === "closed") return { ...prefix, path: "mark", scanFrom, storedAfter: new Map(), storedUpTo: POSITION_NONE, newest: prefix };
+    // The common case after a crash: the partition had nothing in flight when its mark was
+    // last written, and the mark points past the stream's end then — which a stream info
+    // shows without walking any subject table.
+    const last = (await this.jsm.streams.info(STREAM_TIER_EVENTS)).state.last_seq;
+    if (last > this.seenSeq) this.seenSeq = last;
+    if (scanFrom > last) return { ...prefix, path: "mark", scanFrom, storedAfter: new Map(), storedUpTo: POSITION_NONE, newest: prefix };
+    return { ...prefix, path: "mark", scanFrom, ...(await this.storedAfter(p, prefix, scanFrom)) };
+  }
+
+  /**
+   * The changes of p after `prefix` that TIER_EVENTS holds at seq ≥ fromSeq. One request when
+   * there are none (a clean stop); otherwise (a crash: about a second of the partition's
+   * changes) one ordered consumer reads their headers.
+   */
+  private async storedAfter(p: number, prefix: Recovered, fromSeq: number): Promise<Pick<TierStart, "storedAfter" | "storedUpTo" | "newest">> {
+    const filter = tierPartitionFilter(p);
+    const storedAfter = new Map<string, number>();
+    let storedUpTo: Position = POSITION_NONE;
+    let newest = prefix;
+    // next_by_subj is in the server's API (2.9) but not in nats.js's MsgRequest type.
+    const first = await this.jsm.streams.getMessage(STREAM_TIER_EVENTS, { next_by_subj: filter, seq: fromSeq } as unknown as MsgRequest);
+    if (!first) return { storedAfter, storedUpTo, newest };
+    const consumer = await this.js.consumers.get(STREAM_TIER_EVENTS, {
+      filter_subjects: filter, // one subject: a list needs nats-server 2.10
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: first.seq,
+      headers_only: true,
+    });
+    try {
+      for (let done = false; !done; ) {
+        let got = 0;
+        for await (const m of await consumer.fetch({ max_messages: SCAN_BATCH, expires: SCAN_EXPIRES_MS })) {
+          got++;
+          const pos = positionOfHeaders(m.headers);
+          if (pos === null) throw new Error(`${STREAM_TIER_EVENTS} message ${m.seq} has no valid ${HEADER_TIER_POS} header`);
+          if (isAfter(pos, prefix.pos)) {
+            storedAfter.set(positionText(pos), m.seq);
+            if (isAfter(pos, storedUpTo)) storedUpTo = pos;
+          }
+          if (m.seq > newest.seq) newest = { pos, seq: m.seq };
+          if (m.info.pending === 0) {
+            done = true;
+            break;
+          }
+        }
+        if (got === 0) done = true;
+      }
+    } finally {
+      await consumer.delete().catch(() => {});
+    }
+    return { storedAfter, storedUpTo, newest };
   }
 }
 
-/** The last change TIER_EVENTS holds for partition p, by a search of the stream (no mark). */
-export async function searchTierPosition(jsm: JetStreamManager, p: number): Promise<Recovered & { path: RecoveryPath }> {
-  return { ...(await recoverPosition(jsm, STREAM_TIER_EVENTS, tierPartitionFilter(p))), path: "search" };
+/** Where partition p's tier changes stand, by a search of the stream (no mark): its newest stored change. */
+export async function searchTierPosition(jsm: JetStreamManager, p: number): Promise<TierStart> {
+  const newest = await recoverPosition(jsm, STREAM_TIER_EVENTS, tierPartitionFilter(p));
+  return { ...newest, path: "search", scanFrom: newest.seq + 1, storedAfter: new Map(), storedUpTo: POSITION_NONE, newest };
 }
 
 /** How many runners found their last tier change each way: "64 mark, 0 search". */
@@ -160,8 +275,13 @@ export function recoveryCounts(paths: Iterable<RecoveryPath | null>): string {
   return [...by].map(([path, n]) => `${n} ${path}`).join(", ");
 }
 
-function positionText(pos: Position): string {
+export function positionText(pos: Position): string {
   return `${pos[0]}.${pos[1]}`;
+}
+
+function positionOfHeaders(h: MsgHdrs | undefined): Position | null {
+  const [a, b] = (h?.get(HEADER_TIER_POS) ?? "").split(".").map(Number);
+  return Number.isInteger(a) && Number.isInteger(b) ? [a, b] : null;
 }
 
 function markOf(value: Uint8Array): Mark | null {
@@ -172,6 +292,7 @@ function markOf(value: Uint8Array): Mark | null {
       Number.isSafeInteger(v.seq) &&
       (v.seq as number) >= 0 &&
       typeof v.pos === "string" &&
+      (v.scanFrom === undefined || Number.isSafeInteger(v.scanFrom)) &&
       typeof v.stream === "string";
     return ok ? (v as Mark) : null;
   } catch {

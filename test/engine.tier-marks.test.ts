@@ -1,9 +1,11 @@
-// Tier marks (engine/tier-marks.ts): a clean stop leaves each partition's place in TIER_EVENTS
-// in the TIER_MARKS bucket, the next start trusts it instead of searching the stream, and a
-// mark that cannot be trusted (open after a crash or a lost lease, wrong, or pointing at a
-// message that is gone) means the search, as before. Whichever way a runner found its place,
-// nothing is published twice: TIER_EVENTS's duplicate window is shortened to 100 ms here, so
-// a change published again would be stored again, not dropped as a duplicate.
+// Tier marks (engine/tier-marks.ts): each partition's stored prefix in TIER_MARKS. A clean stop
+// closes it at the last stored change; a running partition's open mark follows its prefix; the
+// next start reads the mark and what TIER_EVENTS holds after it instead of searching the
+// stream; a mark that cannot be trusted (wrong, of an earlier stream, pointing at a message
+// that is gone, an open one of the format before scanFrom) means the search, as before.
+// Whichever way a runner found its place, nothing is published twice: TIER_EVENTS's duplicate
+// window is shortened to 100 ms here, so a change published again would be stored again, not
+// dropped as a duplicate. And a change lost in flight before a crash is published on restart.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
@@ -25,6 +27,7 @@ interface MarkValue {
   state: string;
   seq: number;
   pos: string;
+  scanFrom?: number;
   stream: string;
 }
 
@@ -141,7 +144,7 @@ describe("tier marks", () => {
       await expectNothingTwice(changes);
     }, 60_000);
 
-    test("a partition that did not stop cleanly (fenced) leaves its mark open, even one at its newest change; the next start searches and publishes nothing twice", async () => {
+    test("a partition that did not stop cleanly (fenced) leaves its mark open; one written before marks had scanFrom is not read: the next start searches and publishes nothing twice", async () => {
       const p = partitionOf(MEMBERS[0], P);
       await payRound();
       engine!.fencePartition(p);
@@ -151,8 +154,8 @@ describe("tier marks", () => {
       expect(mark.state).toBe("open");
       const other = MEMBERS.map((m) => partitionOf(m, P)).find((q) => q !== p)!;
       expect((await markOf(other))?.state).toBe("closed");
-      // An open mark naming the partition's newest change is still not trusted (tier-marks.ts: a
-      // change lost in flight may sit before it).
+      // An open mark without scanFrom (the format before it) names only the newest change, which
+      // need not be a prefix (a change lost in flight may sit before it): not read.
       const changes = await storedChanges();
       const newest = changes.filter((ch) => ch.subject.startsWith(`tier.${p}.`)).at(-1)!;
       await kv.put(String(p), JSON.stringify({ state: "open", seq: newest.seq, pos: posOf(newest.msgId), stream: mark.stream }));
@@ -178,3 +181,100 @@ describe("tier marks", () => {
     }, 60_000);
   });
 });
+
+describe("stored prefixes", () => {
+  const nats = useNatsServer();
+  describe("against a real nats-server", () => {
+    let c: Client;
+    let jsm: JetStreamManager;
+    let engine: Engine | null = null;
+    const members = Array.from({ length: 16 }, (_, i) => 5003 + i * 11);
+    let round = 0;
+
+    beforeAll(async () => {
+      c = await client(nats.url);
+      jsm = await jetstreamManager(c.nc);
+      const info = await jsm.streams.info(STREAM_TIER_EVENTS);
+      await jsm.streams.update(STREAM_TIER_EVENTS, { ...info.config, duplicate_window: 100_000_000 });
+      engine = await startEngine(nats.url);
+    });
+    afterAll(async () => {
+      await engine?.stop();
+      await c.close();
+    });
+
+    const kvOf = () => new Kvm(c.js).open(BUCKET_TIER_MARKS);
+    const markOf = async (p: number): Promise<MarkValue | null> => {
+      const e = await (await kvOf()).get(String(p));
+      return e && e.operation === "PUT" ? (e.json() as MarkValue) : null;
+    };
+    const payRound = async (): Promise<void> => {
+      const score = SCORE_AFTER_ROUND[round];
+      const points = score - (round === 0 ? 0 : SCORE_AFTER_ROUND[round - 1]);
+      round++;
+      await publishOrders(c.js, members.map((m) => paid(`s${round}-${m}`, m, points * 100)), P);
+      await eventually(async () => (await Promise.all(members.map((m) => memberViaService(c.nc, m)))).every((v) => v.score === score), `round ${round} applied`);
+    };
+    const ofPartition = async (p: number) => {
+      const changes = await readTierChanges(c.nc, `tier.${p}.>`);
+      const keys = changes.map((ch) => ch.msgId);
+      expect(new Set(keys).size).toBe(keys.length); // nothing stored twice
+      return changes;
+    };
+    const posOf = (msgId: string) => msgId.split(".").slice(2).join(".");
+    const p = partitionOf(members[0], P);
+
+    test("a running partition's mark follows its stored prefix; a start after a crash reads it, not the stream, and publishes nothing twice", async () => {
+      await payRound();
+      await payRound();
+      const stored = await ofPartition(p);
+      const newest = stored.at(-1)!;
+      await eventually(async () => (await markOf(p))?.seq === newest.seq, "the open mark at the newest change", 5000);
+      // Nothing in flight: scanFrom is just past the stream's end, so a start after a crash
+      // learns from one stream info that nothing of p lies after the mark.
+      const last = (await jsm.streams.info(STREAM_TIER_EVENTS)).state.last_seq;
+      await eventually(async () => (await markOf(p))?.scanFrom === last + 1, "scanFrom past the stream's end", 5000);
+      expect(await markOf(p)).toMatchObject({ state: "open", seq: newest.seq, pos: posOf(newest.msgId) });
+
+      engine!.fencePartition(p); // a crash, as far as p is concerned: no clean stop
+      await engine!.stop();
+      expect((await markOf(p))?.state).toBe("open");
+      await Bun.sleep(200); // past the duplicate window
+      engine = await startEngine(nats.url);
+      expect(engine.runners.get(p)!.tierRecoveredBy).toBe("mark");
+      expect(await ofPartition(p)).toEqual(stored);
+      await payRound();
+      expect((await ofPartition(p)).slice(0, stored.length)).toEqual(stored);
+    }, 60_000);
+
+    test("a change lost in flight before a crash is published on the next start, and the changes stored after it are not published again", async () => {
+      await payRound();
+      const stored = await ofPartition(p);
+      expect(stored.length).toBeGreaterThanOrEqual(3);
+      engine!.fencePartition(p);
+      await engine!.stop();
+      engine = null;
+      // What a crash after a NATS disconnect can leave: the middle change never stored, later
+      // ones stored, and a mark whose prefix ends before the lost one (prefixes only pass
+      // stored changes). Here: the prefix is nothing, every change of p at seq ≥ 1.
+      const lost = stored[1];
+      expect(await jsm.streams.deleteMessage(STREAM_TIER_EVENTS, lost.seq)).toBe(true);
+      const stream = (await markOf(p))!.stream;
+      await (await kvOf()).put(String(p), JSON.stringify({ state: "open", seq: 0, pos: "0.-1", scanFrom: 1, stream }));
+      await Bun.sleep(200); // past the duplicate window: a change published again is stored again
+
+      engine = await startEngine(nats.url);
+      expect(engine.runners.get(p)!.tierRecoveredBy).toBe("mark");
+      await eventually(async () => (await ofPartition(p)).length === stored.length, "the lost change stored again", 5000);
+      const after = await ofPartition(p);
+      const kept = stored.filter((ch) => ch !== lost);
+      expect(after.slice(0, kept.length)).toEqual(kept); // untouched, in place
+      const again = after.at(-1)!;
+      expect({ ...again, seq: lost.seq }).toEqual(lost); // the same change, at a new place
+      expect(again.seq).toBeGreaterThan(stored.at(-1)!.seq);
+      // Its prefix now runs past every change: the mark follows.
+      await eventually(async () => (await markOf(p))?.seq === again.seq || (await markOf(p))?.seq === stored.at(-1)!.seq, "the mark past the lost change", 5000);
+    }, 60_000);
+  });
+});
+
