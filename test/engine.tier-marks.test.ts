@@ -23,6 +23,25 @@ const SCORE_AFTER_ROUND = [300, 600, 1200, 3000, 7000, 7300];
 
 const paid = (id: string, member: number, amount: number): Order => ({ id, member, line: "taobao", kind: "paid", amount, ts: T });
 
+/** Rounds of payments: each call pays every member up to the next round's score (one tier change each) and waits until the engine applied it. */
+function rounds(client: () => Client, members: readonly number[], idPrefix: string): () => Promise<void> {
+  let round = 0;
+  return async () => {
+    const c = client();
+    const score = SCORE_AFTER_ROUND[round];
+    const points = score - (round === 0 ? 0 : SCORE_AFTER_ROUND[round - 1]);
+    round++;
+    await publishOrders(c.js, members.map((m) => paid(`${idPrefix}${round}-${m}`, m, points * 100)), P);
+    await eventually(async () => (await Promise.all(members.map((m) => memberViaService(c.nc, m)))).every((v) => v.score === score), `round ${round} applied`);
+  };
+}
+
+/** Partition p's mark as stored, or null. */
+async function markIn(kv: KV, p: number): Promise<MarkValue | null> {
+  const e = await kv.get(String(p));
+  return e && e.operation === "PUT" ? (e.json() as MarkValue) : null;
+}
+
 interface MarkValue {
   state: string;
   seq: number;
@@ -39,7 +58,6 @@ describe("tier marks", () => {
     let jsm: JetStreamManager;
     let kv: KV;
     let engine: Engine | null = null;
-    let round = 0;
 
     beforeAll(async () => {
       c = await client(nats.url);
@@ -52,19 +70,8 @@ describe("tier marks", () => {
       await c.close();
     });
 
-    const markOf = async (p: number): Promise<MarkValue | null> => {
-      const e = await kv.get(String(p));
-      return e && e.operation === "PUT" ? (e.json() as MarkValue) : null;
-    };
-
-    /** Every member pays up to the round's score (one tier change each), and the engine applied it. */
-    const payRound = async (): Promise<void> => {
-      const score = SCORE_AFTER_ROUND[round];
-      const points = score - (round === 0 ? 0 : SCORE_AFTER_ROUND[round - 1]);
-      round++;
-      await publishOrders(c.js, MEMBERS.map((m) => paid(`r${round}-${m}`, m, points * 100)), P);
-      await eventually(async () => (await Promise.all(MEMBERS.map((m) => memberViaService(c.nc, m)))).every((v) => v.score === score), `round ${round} applied`);
-    };
+    const markOf = (p: number) => markIn(kv, p);
+    const payRound = rounds(() => c, MEMBERS, "r");
 
     /** The changes stored per partition, in order; each (member, cause) once. */
     const storedChanges = async () => {
@@ -189,7 +196,6 @@ describe("stored prefixes", () => {
     let jsm: JetStreamManager;
     let engine: Engine | null = null;
     const members = Array.from({ length: 16 }, (_, i) => 5003 + i * 11);
-    let round = 0;
 
     beforeAll(async () => {
       c = await client(nats.url);
@@ -204,17 +210,8 @@ describe("stored prefixes", () => {
     });
 
     const kvOf = () => new Kvm(c.js).open(BUCKET_TIER_MARKS);
-    const markOf = async (p: number): Promise<MarkValue | null> => {
-      const e = await (await kvOf()).get(String(p));
-      return e && e.operation === "PUT" ? (e.json() as MarkValue) : null;
-    };
-    const payRound = async (): Promise<void> => {
-      const score = SCORE_AFTER_ROUND[round];
-      const points = score - (round === 0 ? 0 : SCORE_AFTER_ROUND[round - 1]);
-      round++;
-      await publishOrders(c.js, members.map((m) => paid(`s${round}-${m}`, m, points * 100)), P);
-      await eventually(async () => (await Promise.all(members.map((m) => memberViaService(c.nc, m)))).every((v) => v.score === score), `round ${round} applied`);
-    };
+    const markOf = async (p: number) => markIn(await kvOf(), p);
+    const payRound = rounds(() => c, members, "s");
     const ofPartition = async (p: number) => {
       const changes = await readTierChanges(c.nc, `tier.${p}.>`);
       const keys = changes.map((ch) => ch.msgId);

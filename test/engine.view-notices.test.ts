@@ -4,20 +4,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { NOTICE_MEMBERS_MAX, NoticeBatcher, ViewNotices } from "../engine/view-notices.ts";
-import { NOTICE_SUBJECT, readNotices } from "../proto/view-notice.ts";
 import type { ScoreSink } from "../engine/score-feed.ts";
 import { eventually } from "./harness/engine.ts";
 import { useNatsServer } from "./harness/nats.ts";
-
-interface Heard {
-  message: number;
-  partition: number;
-  run: number;
-  from: number;
-  to: number;
-  all: boolean;
-  members: number[];
-}
+import { type HeardNotice, listenToNotices } from "./harness/notices.ts";
 
 const sink: ScoreSink = { touched() {} };
 
@@ -25,21 +15,13 @@ describe("NoticeBatcher", () => {
   const nats = useNatsServer();
   let nc: NatsConnection;
   let sub: NatsConnection;
-  const heard: Heard[] = [];
-  let messages = 0;
+  let heard: HeardNotice[] = [];
+  let messages = () => 0;
 
   beforeAll(async () => {
     nc = await connect({ servers: nats.url });
     sub = await connect({ servers: nats.url });
-    sub.subscribe(NOTICE_SUBJECT, {
-      callback: (_err, msg) => {
-        const message = messages++;
-        const bad = readNotices(msg.data, (n) =>
-          heard.push({ message, partition: n.partition, run: n.run, from: n.from, to: n.to, all: n.all, members: Array.from({ length: n.count }, (_, i) => n.member(i)) }),
-        );
-        if (bad !== null) throw new Error(bad);
-      },
-    });
+    ({ heard, messages } = listenToNotices(sub));
     await sub.flush();
   });
 
@@ -63,14 +45,14 @@ describe("NoticeBatcher", () => {
     expect(new Set(heard.map((h) => h.message)).size).toBe(1);
 
     heard.length = 0;
-    const firstMessage = messages;
+    const firstMessage = messages();
     // 20 × 4000 members: more than one message holds (64 Ki floats).
     for (const r of runs) {
       for (let m = 1; m <= 4000; m++) r.touched(r.partition * 1_000_000 + m, 0, 0, 0, 0);
       r.applied(20, false);
     }
     await settle(20);
-    expect(messages - firstMessage).toBeGreaterThan(1);
+    expect(messages() - firstMessage).toBeGreaterThan(1);
     for (const r of runs) {
       const mine = heard.filter((h) => h.partition === r.partition);
       expect(mine.length).toBe(1);

@@ -9,50 +9,27 @@ import type { Scope } from "../gateway/config.ts";
 import { Gateway } from "../gateway/gateway.ts";
 import type { GatewayMetrics } from "../gateway/metrics.ts";
 import { type Order, partitionOf } from "../proto/index.ts";
-import { NOTICE_SILENCE_MS, NOTICE_SUBJECT, readNotices, type ViewNotice } from "../proto/view-notice.ts";
+import { NOTICE_SILENCE_MS } from "../proto/view-notice.ts";
 import { client, type Client, eventually, publishOrders, startEngine } from "./harness/engine.ts";
 import { testGatewayOptions } from "./harness/gateway.ts";
 import { useNatsServer } from "./harness/nats.ts";
+import { type HeardNotice, listenToNotices } from "./harness/notices.ts";
 
 const KEY = "notices-read";
 const T = Date.now() - 3_600_000;
 const MEMBER = 4242;
 const P = partitionOf(MEMBER, 64);
 
-interface Heard {
-  partition: number;
-  run: number;
-  from: number;
-  to: number;
-  all: boolean;
-  members: number[];
-}
-
-const heard = (n: ViewNotice): Heard => ({
-  partition: n.partition,
-  run: n.run,
-  from: n.from,
-  to: n.to,
-  all: n.all,
-  members: Array.from({ length: n.count }, (_, i) => n.member(i)),
-});
-
 describe("view notices: a cached member view lasts until it changes", () => {
   const nats = useNatsServer();
   let c: Client;
   let engine: Engine;
   let gw: Gateway;
-  const notices: Heard[] = [];
+  let notices: HeardNotice[] = [];
 
   beforeAll(async () => {
     c = await client(nats.url);
-    c.nc.subscribe(NOTICE_SUBJECT, {
-      callback: (err, msg) => {
-        if (err) return;
-        const bad = readNotices(msg.data, (n) => notices.push(heard(n)));
-        if (bad !== null) throw new Error(bad);
-      },
-    });
+    notices = listenToNotices(c.nc).heard;
     engine = await startEngine(nats.url);
     const options = testGatewayOptions(nats.url, "notices-secret-0123456789", new Map([[KEY, new Set<Scope>(["read"])]]), {
       memberCacheTtlMs: 60_000,
