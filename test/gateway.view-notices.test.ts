@@ -110,4 +110,19 @@ describe("view notices: a cached member view lasts until it changes", () => {
     expect(await score()).toBe(150); // the same log, the same state
     expect(await counted(gw.metrics, "miss")).toBe(misses + 1);
   }, 30_000);
+
+  test("a NATS restart drops every cached view: notices sent meanwhile are lost to the gateway", async () => {
+    expect(await score()).toBe(150);
+    const hits = await counted(gw.metrics, "hit");
+    expect(await score()).toBe(150);
+    expect(await counted(gw.metrics, "hit")).toBe(hits + 1);
+    await nats.server.restart();
+    await eventually(async () => (await drops("reconnect")) >= 1, "the gateway reset its cache", 10_000);
+    await eventually(() => engine.ready, "the engine back", 15_000);
+    // The view cached before the restart is not served: the first read after it asks the engine.
+    const [hitsNow, missesNow] = [await counted(gw.metrics, "hit"), await counted(gw.metrics, "miss")];
+    expect(await score()).toBe(150);
+    expect(await counted(gw.metrics, "hit")).toBe(hitsNow);
+    expect(await counted(gw.metrics, "miss")).toBe(missesNow + 1);
+  }, 60_000);
 });
