@@ -17,7 +17,6 @@ import {
   liveTierSubject,
   ordersSubject,
   STREAM_ORDERS,
-  STREAM_ORDERS_DLQ,
   tierSubject,
 } from "../proto/names.ts";
 import { connectionOf, OrderedPull } from "../proto/ordered-pull.ts";
@@ -27,13 +26,13 @@ import type { AckedPublisher } from "./acked-publisher.ts";
 import type { Config } from "./config.ts";
 import type { EngineCounters } from "./counters.ts";
 import type { Logger } from "./log.ts";
-import { isAfter, Outbox, type Position, recoverPosition } from "./outbox.ts";
+import { Outbox, type Position } from "./outbox.ts";
 import { ScoreFeed } from "./score-feed.ts";
 import { PartitionState } from "./state/partition-state.ts";
 import { configHash, encodeSnapshot } from "./snapshot/format.ts";
 import type { SnapshotStorage } from "./snapshot/snapshot-store.ts";
-import { StoredPrefix } from "./stored-prefix.ts";
-import { positionText, type RecoveryPath, searchTierPosition, type TierMarks } from "./tier-marks.ts";
+import { PrefixMark } from "./prefix-mark.ts";
+import { DLQ_TRACK, type RecoveryPath, TIER_TRACK, type TierMarks } from "./tier-marks.ts";
 import { tierChangeFields } from "./tier-change-json.ts";
 import type { TimeSlice } from "./time-slice.ts";
 import { type NoticeBatcher, ViewNotices } from "./view-notices.ts";
@@ -108,20 +107,13 @@ export class PartitionRunner {
   /** Highest TIER_EVENTS sequence stored for this partition. */
   tierSeq = 0;
   caughtUp = false;
+  /** Where this run stands on TIER_EVENTS and on ORDERS_DLQ: what not to publish again, and the marks; from start() on. */
+  private tierMark: PrefixMark | null = null;
+  private dlqMark: PrefixMark | null = null;
+  /** Tier changes at or before this position were stored before this run. */
   private tierPublished: Position = [0, -1];
   /** How start found the last stored tier change: from its mark, or by a search of TIER_EVENTS. */
   tierRecoveredBy: RecoveryPath | null = null;
-  /** How far this partition's tier changes are stored without a gap (what its mark records). */
-  private prefix = new StoredPrefix({ pos: [0, -1], seq: 0 }, 1);
-  /** Changes after the prefix that the start found stored already ("<orderSeq>.<k>" → seq); null: none. */
-  private storedAtStart: ReadonlyMap<string, number> | null = null;
-  /** The mark was written at start: refreshes and a clean stop may write it again. */
-  private markOpened = false;
-  /** What the mark last written says, and the write in flight. */
-  private markWritten = "";
-  private markWrite: Promise<void> = Promise.resolve();
-  private markWriting = false;
-  private dlqPublished: Position = [0, -1];
   private messages: OrderedPull | null = null;
   private loopDone: Promise<void> = Promise.resolve();
   private caughtUpWaiters: (() => void)[] = [];
@@ -153,25 +145,19 @@ export class PartitionRunner {
     // Its first notice goes out with the next batch: gateways drop what the last run vouched for.
     this.deps.notices.add(this.notices);
     const recoverStart = performance.now();
-    const tier = this.deps.marks ? await this.deps.marks.recover(p) : await searchTierPosition(jsm, p);
+    // Each written before anything is published: the mark says where this run starts.
+    const tier = await PrefixMark.start(p, TIER_TRACK, this.deps.marks, jsm);
+    this.tierMark = tier;
     const recoverMs = performance.now() - recoverStart;
     // Said when it is worth an operator's eye (a slow lookup); the engine's start-up line
     // counts how its partitions found theirs.
     if (recoverMs > RECOVER_SLOW_MS) {
-      this.deps.log.info(`partition ${p}: last tier change at TIER_EVENTS seq ${tier.seq} (${tier.path}, ${recoverMs.toFixed(1)} ms)`);
+      this.deps.log.info(`partition ${p}: last tier change at TIER_EVENTS seq ${tier.newestSeq} (${tier.recoveredBy}, ${recoverMs.toFixed(1)} ms)`);
     }
-    this.tierRecoveredBy = tier.path;
-    this.tierPublished = tier.pos;
-    this.storedAtStart = tier.storedAfter.size > 0 ? tier.storedAfter : null;
-    this.prefix = new StoredPrefix(tier, tier.scanFrom, tier.storedUpTo);
-    this.tierSeq = tier.newest.seq;
-    if (this.deps.marks) {
-      // Before anything is published: the mark says where this run starts.
-      await this.deps.marks.opened(p, this.prefix.prefix, this.scanFrom());
-      this.markOpened = true;
-      this.markWritten = this.markKey();
-    }
-    this.dlqPublished = (await recoverPosition(jsm, STREAM_ORDERS_DLQ, dlqSubject(p))).pos;
+    this.tierRecoveredBy = tier.recoveredBy;
+    this.tierPublished = tier.startPos;
+    this.tierSeq = tier.newestSeq;
+    this.dlqMark = await PrefixMark.start(p, DLQ_TRACK, this.deps.marks, jsm);
     // Not nats.js's ordered consumer: its consume({max_bytes}) loses track of its pulls under
     // a backlog and then stops pulling for ~30 s (see proto/ordered-pull.ts).
     const messages = new OrderedPull({
@@ -222,52 +208,25 @@ export class PartitionRunner {
     this.outbox.stop();
     if (this.deps.snapshots && this.caughtUp && !this.fenced && this.outbox.pending === 0) this.snapshotNow(0);
     await this.snapshotWrite;
-    await this.closeMark();
+    await this.closeMarks();
   }
 
-  /**
-   * Called each second while the partition runs: when its stored prefix moved, the mark
-   * follows, so that a start after a crash reads TIER_EVENTS from near where this run was.
-   * Not awaited by anyone; one write at a time; a failed one only leaves the mark older.
-   */
+  /** Called each second while the partition runs: its marks follow its stored prefixes. */
   refreshMark(): void {
-    const { marks, mayPublish } = this.deps;
-    if (!marks || !this.markOpened || this.markWriting || this.fenced || mayPublish?.() === false) return;
-    const key = this.markKey();
-    if (key === this.markWritten) return;
-    this.markWriting = true;
-    this.markWrite = marks
-      .refreshed(this.partition, this.prefix.prefix, this.scanFrom())
-      .then(() => void (this.markWritten = key))
-      .catch(() => {})
-      .finally(() => void (this.markWriting = false));
+    if (this.fenced || this.deps.mayPublish?.() === false) return;
+    this.tierMark?.refresh();
+    this.dlqMark?.refresh();
   }
 
-  /**
-   * Where a start after a crash reads TIER_EVENTS from: with nothing after the prefix in
-   * flight, just past the highest sequence this engine has seen stored (any change of this
-   * partition from now on lands above it); else the prefix's own bound.
-   */
-  private scanFrom(): number {
-    const seen = this.deps.marks?.seenSeq ?? 0;
-    return this.prefix.settled ? Math.max(this.prefix.scanFrom, seen + 1) : this.prefix.scanFrom;
-  }
-
-  /** What a mark written now would say (a refresh writes only when it differs from the last). */
-  private markKey(): string {
-    const { pos, seq } = this.prefix.prefix;
-    return `${positionText(pos)}@${seq}/${this.scanFrom()}`;
-  }
-
-  /** After a clean stop (still the owner, every change stored): the mark says so, and the next start reads nothing after it. */
-  private async closeMark(): Promise<void> {
-    const { marks, mayPublish, log } = this.deps;
-    await this.markWrite;
-    if (!marks || !this.markOpened || this.fenced || mayPublish?.() === false) return;
-    if (this.outbox.pending !== 0 || this.outbox.fencedJobs !== 0 || !this.prefix.settled) return;
-    await marks
-      .closed(this.partition, this.prefix.prefix)
-      .catch((err: Error) => log.warn(`partition ${this.partition}: tier mark not closed (${err.message}); the next start reads from its last open mark`));
+  /** After a clean stop (still the owner, everything stored): the marks say so, and the next start reads nothing after them. */
+  private async closeMarks(): Promise<void> {
+    const { mayPublish, log } = this.deps;
+    const marks = [this.tierMark, this.dlqMark].filter((m) => m !== null);
+    const clean = !this.fenced && mayPublish?.() !== false && this.outbox.pending === 0 && this.outbox.fencedJobs === 0;
+    for (const mark of marks) {
+      if (!clean) await mark.idle();
+      else await mark.close().catch((err: Error) => log.warn(`partition ${this.partition}: mark not closed (${err.message}); the next start reads from its last open mark`));
+    }
   }
 
   /**
@@ -348,10 +307,9 @@ export class PartitionRunner {
 
   private tierChange(orderSeq: number, k: number, c: Change): void {
     this.deps.counters.tierChanges++;
-    if (!isAfter([orderSeq, k], this.tierPublished)) return; // stored before a restart: in the prefix
-    const storedSeq = this.storedAtStart?.get(`${orderSeq}.${k}`);
-    if (storedSeq !== undefined) return void this.prefix.add(orderSeq, k, storedSeq); // stored after the prefix, before a crash
-    const entry = this.prefix.add(orderSeq, k);
+    const tierMark = this.tierMark!;
+    const entry = tierMark.take(orderSeq, k);
+    if (entry === null) return; // stored before this run
     const p = this.partition;
     const member = String(c.member); // once: for the subjects and the JSON
     const fields = tierChangeFields(c, member);
@@ -361,8 +319,7 @@ export class PartitionRunner {
       msgId: `t.${p}.${orderSeq}.${k}`,
       pos: `${orderSeq}.${k}`,
       onStored: (seq) => {
-        this.prefix.stored(entry, seq);
-        this.deps.marks?.noteStored(seq);
+        tierMark.stored(entry, seq);
         if (seq > this.tierSeq) this.tierSeq = seq;
         // Live feeds get it now, with its seq; a replay from TIER_EVENTS fills any gap.
         this.deps.nc.publish(liveTierSubject(p, member), `{"type":"tier",${fields},"seq":${seq}}`);
@@ -375,13 +332,16 @@ export class PartitionRunner {
     counters.deadLetters++;
     counters.deadLettersByCode[d.code]++;
     const k = d.item + 1; // the whole message (item −1) is position 0
-    if (!isAfter([orderSeq, k], this.dlqPublished)) return;
+    const dlqMark = this.dlqMark!;
+    const entry = dlqMark.take(orderSeq, k);
+    if (entry === null) return; // stored before this run
     const p = this.partition;
     this.outbox.push({
       subject: dlqSubject(p),
       data: d.bytes.slice(),
       msgId: `d.${p}.${orderSeq}.${k}`,
       pos: `${orderSeq}.${k}`,
+      onStored: (seq) => dlqMark.stored(entry, seq),
       headers: {
         [HEADER_DLQ_REASON]: d.code,
         [HEADER_DLQ_DETAIL]: d.item < 0 ? "whole message" : `item ${d.item}`,

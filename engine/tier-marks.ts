@@ -1,6 +1,7 @@
-// TierMarks: where each partition's tier changes stand in TIER_EVENTS, kept in a small KV
-// bucket, so that the next runner of the partition finds its place there without a search of
-// the stream.
+// TierMarks: where each partition's tier changes stand in TIER_EVENTS (and its dead letters in
+// ORDERS_DLQ: the same protocol on a second track), kept in a small KV bucket, so that the next
+// runner of the partition finds its place there without a search of the stream, and loses
+// nothing that was in flight when the last one died.
 //
 // Why: before it replays, a runner must know the last change TIER_EVENTS holds for its
 // partition (outbox.ts, recoverPosition). On nats-server 2.9 the only question for that is
@@ -33,40 +34,69 @@ import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type MsgReq
 import { type KV, Kvm } from "@nats-io/kv";
 import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { openRacing } from "../proto/create-race.ts";
-import { BUCKET_TIER_MARKS, HEADER_TIER_POS, STREAM_TIER_EVENTS, tierPartitionFilter } from "../proto/names.ts";
+import { BUCKET_TIER_MARKS, dlqSubject, HEADER_TIER_POS, STREAM_ORDERS_DLQ, STREAM_TIER_EVENTS, tierPartitionFilter } from "../proto/names.ts";
 import { isAfter, type Position, POSITION_NONE, recoverPosition, storedPositionOf } from "./outbox.ts";
+
+/** One stream whose partitions' positions are marked. */
+export interface MarkTrack {
+  stream: string;
+  /** Partition p's key in TIER_MARKS. */
+  key(p: number): string;
+  /** The subject filter of p's messages. */
+  filter(p: number): string;
+  /** Whether a stored message's subject is p's. */
+  owns(p: number, subject: string): boolean;
+}
+
+/** Tier changes: TIER_EVENTS, key "<p>". */
+export const TIER_TRACK: MarkTrack = {
+  stream: STREAM_TIER_EVENTS,
+  key: (p) => String(p),
+  filter: tierPartitionFilter,
+  owns: (p, subject) => subject.startsWith(`tier.${p}.`),
+};
+
+/** Dead letters: ORDERS_DLQ, key "dlq.<p>". */
+export const DLQ_TRACK: MarkTrack = {
+  stream: STREAM_ORDERS_DLQ,
+  key: (p) => `dlq.${p}`,
+  filter: dlqSubject,
+  owns: (p, subject) => subject === dlqSubject(p),
+};
+
+const TRACKS = [TIER_TRACK, DLQ_TRACK] as const;
 
 export interface Recovered {
   pos: Position;
-  /** TIER_EVENTS sequence of that change (0: none). */
+  /** Stream sequence of that message (0: none). */
   seq: number;
 }
 
 /** How a runner found its partition's stored prefix: a mark, or the search. */
 export type RecoveryPath = "mark" | "search";
 
-/** Where a starting runner stands in TIER_EVENTS. */
+/** Where a starting runner stands in one track's stream. */
 export interface TierStart extends Recovered {
   path: RecoveryPath;
-  /** The sequence TIER_EVENTS was read from for changes after the prefix (a mark's scanFrom). */
+  /** The sequence the stream was read from for messages after the prefix (a mark's scanFrom). */
   scanFrom: number;
-  /** Changes after the prefix that are stored already: "<orderSeq>.<k>" → TIER_EVENTS seq. */
+  /** Messages after the prefix that are stored already: "<orderSeq>.<k>" → stream seq. */
   storedAfter: ReadonlyMap<string, number>;
   /** The last of those by position (POSITION_NONE: none). */
   storedUpTo: Position;
-  /** The partition's stored change with the highest TIER_EVENTS seq (the prefix when none is after it). */
+  /** The partition's stored message with the highest stream seq (the prefix when none is after it). */
   newest: Recovered;
 }
 
 interface Mark {
   state: "open" | "closed";
-  /** TIER_EVENTS sequence of the prefix's newest change (0: none stored). */
+  /** Stream sequence of the prefix's newest message (0: none stored). */
   seq: number;
   /** Its position, "<orderSeq>.<k>". */
   pos: string;
   /** No change after the prefix is stored below this sequence (marks before it had none: open ones are then not read). */
   scanFrom?: number;
-  /** When TIER_EVENTS was created: a mark of an earlier stream of that name is not trusted. */
+  /** When the stream was created: a mark of an earlier stream of that name is not trusted. */
   stream: string;
 }
 
@@ -90,12 +120,12 @@ export class TierMarks {
   /** False while NATS is away: a mark is then not even tried (a stop does not wait on it). */
   private connected = true;
   /**
-   * The highest TIER_EVENTS sequence this engine has seen stored (the stream's last when it
-   * opened, then every PubAck). A change published from now on is stored above it, so a
+   * Per track: the highest sequence this engine has seen stored (the stream's last when it
+   * opened, then every PubAck). A message published from now on is stored above it, so a
    * partition with nothing in flight may mark scanFrom just past it: after a crash its next
    * start then sees with one stream info that nothing of it lies after the mark.
    */
-  seenSeq = 0;
+  private readonly seen = new Map<MarkTrack, number>();
 
   private constructor(
     nc: NatsConnection,
@@ -104,8 +134,8 @@ export class TierMarks {
     private readonly reopen: () => Promise<KV>,
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
-    /** TIER_EVENTS's creation time. */
-    private readonly stream: string,
+    /** Each track's stream's creation time. */
+    private readonly created: ReadonlyMap<MarkTrack, string>,
     private readonly warn: (message: string) => void,
   ) {
     void this.watch(nc);
@@ -132,65 +162,70 @@ export class TierMarks {
     const openBucket = () =>
       openRacing(() => new Kvm(js).create(BUCKET_TIER_MARKS, { history: 1, replicas, storage: StorageType.File, allow_direct: false }));
     const kv = await openBucket();
-    const info = await jsm.streams.info(STREAM_TIER_EVENTS);
-    const marks = new TierMarks(nc, kv, openBucket, js, jsm, info.created, warn);
-    marks.seenSeq = info.state.last_seq;
+    const infos = await Promise.all(TRACKS.map((t) => jsm.streams.info(t.stream)));
+    const marks = new TierMarks(nc, kv, openBucket, js, jsm, new Map(TRACKS.map((t, i) => [t, infos[i].created])), warn);
+    TRACKS.forEach((t, i) => marks.noteStored(t, infos[i].state.last_seq));
     return marks;
   }
 
-  /** Where partition p's tier changes stand, and how that was found. */
-  async recover(p: number): Promise<TierStart> {
-    const marked = await this.fromMark(p).catch((err: Error) => {
-      this.warn(`partition ${p}: tier mark not read (${err.message}); searching TIER_EVENTS`);
-      return null;
-    });
-    return marked ?? searchTierPosition(this.jsm, p);
+  /** The highest sequence of the track's stream this engine has seen stored. */
+  seenSeq(track: MarkTrack): number {
+    return this.seen.get(track) ?? 0;
   }
 
-  /** A change was stored at `seq` (any partition of this engine). */
-  noteStored(seq: number): void {
-    if (seq > this.seenSeq) this.seenSeq = seq;
+  /** Where partition p stands on a track, and how that was found. */
+  async recover(p: number, track: MarkTrack): Promise<TierStart> {
+    const marked = await this.fromMark(p, track).catch((err: Error) => {
+      this.warn(`partition ${p}: ${track.stream} mark not read (${err.message}); searching the stream`);
+      return null;
+    });
+    return marked ?? searchPosition(this.jsm, p, track);
+  }
+
+  /** A message of the track was stored at `seq` (any partition of this engine). */
+  noteStored(track: MarkTrack, seq: number): void {
+    if (seq > this.seenSeq(track)) this.seen.set(track, seq);
   }
 
   /** p's runner is about to publish: its mark records its start (awaited before the first publish). */
-  async opened(p: number, prefix: Recovered, scanFrom: number): Promise<void> {
-    const mark = this.markText("open", prefix, scanFrom);
+  async opened(p: number, track: MarkTrack, prefix: Recovered, scanFrom: number): Promise<void> {
+    const mark = this.markText(track, "open", prefix, scanFrom);
     try {
-      await this.write(p, mark);
+      await this.write(track.key(p), mark);
     } catch {
       // Once more into the bucket opened again (an operator may have deleted it); a second
       // failure fails the partition's start: it must not publish while a closed mark may stand.
       this.kv = await this.reopen();
-      await this.write(p, mark);
+      await this.write(track.key(p), mark);
     }
   }
 
   /** p's runner is running and its prefix moved: the mark follows (a failed write only leaves it older). */
-  async refreshed(p: number, prefix: Recovered, scanFrom: number): Promise<void> {
-    await this.write(p, this.markText("open", prefix, scanFrom));
+  async refreshed(p: number, track: MarkTrack, prefix: Recovered, scanFrom: number): Promise<void> {
+    await this.write(track.key(p), this.markText(track, "open", prefix, scanFrom));
   }
 
-  /** p's runner stopped with every change stored, the newest being `last`. */
-  async closed(p: number, last: Recovered): Promise<void> {
-    await this.write(p, this.markText("closed", last, last.seq + 1));
+  /** p's runner stopped with every message stored, the newest being `last`. */
+  async closed(p: number, track: MarkTrack, last: Recovered): Promise<void> {
+    await this.write(track.key(p), this.markText(track, "closed", last, last.seq + 1));
   }
 
-  private markText(state: Mark["state"], prefix: Recovered, scanFrom: number): string {
-    const mark: Mark = { state, seq: prefix.seq, pos: positionText(prefix.pos), scanFrom, stream: this.stream };
+  private markText(track: MarkTrack, state: Mark["state"], prefix: Recovered, scanFrom: number): string {
+    const mark: Mark = { state, seq: prefix.seq, pos: positionText(prefix.pos), scanFrom, stream: this.created.get(track)! };
     return JSON.stringify(mark);
   }
 
-  private async write(p: number, text: string): Promise<void> {
+  private async write(key: string, text: string): Promise<void> {
     if (!this.connected) throw new Error("NATS is not connected");
-    await this.kv.put(String(p), encoder.encode(text), { timeout: WRITE_TIMEOUT_MS });
+    await this.kv.put(key, encoder.encode(text), { timeout: WRITE_TIMEOUT_MS });
   }
 
-  /** p's mark, if it checks out against TIER_EVENTS, with what is stored after it; else null. */
-  private async fromMark(p: number): Promise<TierStart | null> {
-    const entry = await this.kv.get(String(p));
+  /** p's mark on the track, if it checks out against the stream, with what is stored after it; else null. */
+  private async fromMark(p: number, track: MarkTrack): Promise<TierStart | null> {
+    const entry = await this.kv.get(track.key(p));
     if (!entry || entry.operation !== "PUT") return null;
     const mark = markOf(entry.value);
-    if (mark === null || mark.stream !== this.stream) return null;
+    if (mark === null || mark.stream !== this.created.get(track)) return null;
     const scanFrom = mark.scanFrom ?? (mark.state === "closed" ? mark.seq + 1 : null);
     if (scanFrom === null || scanFrom < 1) return null;
     let prefix: Recovered;
@@ -198,8 +233,8 @@ export class TierMarks {
       if (mark.pos !== positionText(POSITION_NONE)) return null;
       prefix = { pos: POSITION_NONE, seq: 0 };
     } else {
-      const m = await this.jsm.streams.getMessage(STREAM_TIER_EVENTS, { seq: mark.seq });
-      if (!m || !m.subject.startsWith(`tier.${p}.`)) return null;
+      const m = await this.jsm.streams.getMessage(track.stream, { seq: mark.seq });
+      if (!m || !track.owns(p, m.subject)) return null;
       const pos = storedPositionOf(m);
       if (pos === null || positionText(pos) !== mark.pos) return null;
       prefix = { pos, seq: m.seq };
@@ -211,10 +246,10 @@ export class TierMarks {
     // The common case after a crash: the partition had nothing in flight when its mark was
     // last written, and the mark points past the stream's end then — which a stream info
     // shows without walking any subject table.
-    const last = (await this.jsm.streams.info(STREAM_TIER_EVENTS)).state.last_seq;
-    if (last > this.seenSeq) this.seenSeq = last;
+    const last = (await this.jsm.streams.info(track.stream)).state.last_seq;
+    this.noteStored(track, last);
     if (scanFrom > last) return { ...prefix, path: "mark", scanFrom, storedAfter: new Map(), storedUpTo: POSITION_NONE, newest: prefix };
-    return { ...prefix, path: "mark", scanFrom, ...(await this.storedAfter(p, prefix, scanFrom)) };
+    return { ...prefix, path: "mark", scanFrom, ...(await this.storedAfter(p, track, prefix, scanFrom)) };
   }
 
   /**
@@ -222,15 +257,15 @@ export class TierMarks {
    * there are none (a clean stop); otherwise (a crash: about a second of the partition's
    * changes) one ordered consumer reads their headers.
    */
-  private async storedAfter(p: number, prefix: Recovered, fromSeq: number): Promise<Pick<TierStart, "storedAfter" | "storedUpTo" | "newest">> {
-    const filter = tierPartitionFilter(p);
+  private async storedAfter(p: number, track: MarkTrack, prefix: Recovered, fromSeq: number): Promise<Pick<TierStart, "storedAfter" | "storedUpTo" | "newest">> {
+    const filter = track.filter(p);
     const storedAfter = new Map<string, number>();
     let storedUpTo: Position = POSITION_NONE;
     let newest = prefix;
     // next_by_subj is in the server's API (2.9) but not in nats.js's MsgRequest type.
-    const first = await this.jsm.streams.getMessage(STREAM_TIER_EVENTS, { next_by_subj: filter, seq: fromSeq } as unknown as MsgRequest);
+    const first = await this.jsm.streams.getMessage(track.stream, { next_by_subj: filter, seq: fromSeq } as unknown as MsgRequest);
     if (!first) return { storedAfter, storedUpTo, newest };
-    const consumer = await this.js.consumers.get(STREAM_TIER_EVENTS, {
+    const consumer = await this.js.consumers.get(track.stream, {
       filter_subjects: filter, // one subject: a list needs nats-server 2.10
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: first.seq,
@@ -242,7 +277,7 @@ export class TierMarks {
         for await (const m of await consumer.fetch({ max_messages: SCAN_BATCH, expires: SCAN_EXPIRES_MS })) {
           got++;
           const pos = positionOfHeaders(m.headers);
-          if (pos === null) throw new Error(`${STREAM_TIER_EVENTS} message ${m.seq} has no valid ${HEADER_TIER_POS} header`);
+          if (pos === null) throw new Error(`${track.stream} message ${m.seq} has no valid ${HEADER_TIER_POS} header`);
           if (isAfter(pos, prefix.pos)) {
             storedAfter.set(positionText(pos), m.seq);
             if (isAfter(pos, storedUpTo)) storedUpTo = pos;
@@ -262,9 +297,9 @@ export class TierMarks {
   }
 }
 
-/** Where partition p's tier changes stand, by a search of the stream (no mark): its newest stored change. */
-export async function searchTierPosition(jsm: JetStreamManager, p: number): Promise<TierStart> {
-  const newest = await recoverPosition(jsm, STREAM_TIER_EVENTS, tierPartitionFilter(p));
+/** Where partition p stands on a track, by a search of the stream (no mark): its newest stored message. */
+export async function searchPosition(jsm: JetStreamManager, p: number, track: MarkTrack): Promise<TierStart> {
+  const newest = await recoverPosition(jsm, track.stream, track.filter(p));
   return { ...newest, path: "search", scanFrom: newest.seq + 1, storedAfter: new Map(), storedUpTo: POSITION_NONE, newest };
 }
 

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { Engine } from "../engine/engine.ts";
-import { BUCKET_TIER_MARKS, type Order, partitionOf, STREAM_TIER_EVENTS } from "../proto/index.ts";
+import { BUCKET_TIER_MARKS, dlqSubject, encodeOrders, type Order, ordersSubject, partitionOf, STREAM_ORDERS_DLQ, STREAM_TIER_EVENTS } from "../proto/index.ts";
 import { type Client, client, eventually, memberViaService, publishOrders, readTierChanges, startEngine } from "./harness/engine.ts";
 import { useNatsServer } from "./harness/nats.ts";
 
@@ -36,9 +36,9 @@ function rounds(client: () => Client, members: readonly number[], idPrefix: stri
   };
 }
 
-/** Partition p's mark as stored, or null. */
-async function markIn(kv: KV, p: number): Promise<MarkValue | null> {
-  const e = await kv.get(String(p));
+/** Partition p's tier mark (or the mark under `key`) as stored, or null. */
+async function markIn(kv: KV, p: number, key = String(p)): Promise<MarkValue | null> {
+  const e = await kv.get(key);
   return e && e.operation === "PUT" ? (e.json() as MarkValue) : null;
 }
 
@@ -202,6 +202,8 @@ describe("stored prefixes", () => {
       jsm = await jetstreamManager(c.nc);
       const info = await jsm.streams.info(STREAM_TIER_EVENTS);
       await jsm.streams.update(STREAM_TIER_EVENTS, { ...info.config, duplicate_window: 100_000_000 });
+      const dlq = await jsm.streams.info(STREAM_ORDERS_DLQ);
+      await jsm.streams.update(STREAM_ORDERS_DLQ, { ...dlq.config, duplicate_window: 100_000_000 });
       engine = await startEngine(nats.url);
     });
     afterAll(async () => {
@@ -271,6 +273,39 @@ describe("stored prefixes", () => {
       expect(again.seq).toBeGreaterThan(stored.at(-1)!.seq);
       // Its prefix now runs past every change: the mark follows.
       await eventually(async () => (await markOf(p))?.seq === again.seq || (await markOf(p))?.seq === stored.at(-1)!.seq, "the mark past the lost change", 5000);
+    }, 60_000);
+
+    test("dead letters too: one lost in flight before a crash is published on the next start, the others not again", async () => {
+      const dlqOf = async () => {
+        const out: { seq: number; msgId: string; reason: string }[] = [];
+        const last = (await jsm.streams.info(STREAM_ORDERS_DLQ)).state.last_seq;
+        for (let seq = 1; seq <= last; seq++) {
+          const m = await jsm.streams.getMessage(STREAM_ORDERS_DLQ, { seq }).catch(() => null);
+          if (m?.subject === dlqSubject(p)) out.push({ seq: m.seq, msgId: m.header.get("Nats-Msg-Id"), reason: m.header.get("Tierstream-Reason") });
+        }
+        expect(new Set(out.map((d) => d.msgId)).size).toBe(out.length); // nothing stored twice
+        return out;
+      };
+      // Three messages with a bad item each: three dead letters of p, one message after another.
+      for (const id of ["bad-1", "bad-2", "bad-3"]) {
+        await c.js.publish(ordersSubject(p), encodeOrders([{ ...paid(id, members[0], 100), line: "nope" }]));
+      }
+      await eventually(async () => (await dlqOf()).length === 3, "three dead letters", 5000);
+      const stored = await dlqOf();
+      await eventually(async () => (await markIn(await kvOf(), Number.NaN, `dlq.${p}`))?.seq === stored[2].seq, "the dead-letter mark at the newest", 5000);
+      engine!.fencePartition(p);
+      await engine!.stop();
+      engine = null;
+      const lost = stored[1];
+      expect(await jsm.streams.deleteMessage(STREAM_ORDERS_DLQ, lost.seq)).toBe(true);
+      const stream = (await markIn(await kvOf(), Number.NaN, `dlq.${p}`))!.stream;
+      await (await kvOf()).put(`dlq.${p}`, JSON.stringify({ state: "open", seq: 0, pos: "0.-1", scanFrom: 1, stream }));
+      await Bun.sleep(200); // past the duplicate window of this test's streams
+      engine = await startEngine(nats.url);
+      await eventually(async () => (await dlqOf()).length === 3, "the lost dead letter stored again", 5000);
+      const after = await dlqOf();
+      expect(after.slice(0, 2)).toEqual([stored[0], stored[2]]);
+      expect({ ...after[2], seq: lost.seq }).toEqual(lost);
     }, 60_000);
   });
 });
