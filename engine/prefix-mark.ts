@@ -6,7 +6,7 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { isAfter, type Position } from "./outbox.ts";
 import { type PrefixEntry, StoredPrefix } from "./stored-prefix.ts";
-import { type MarkTrack, positionText, type RecoveryPath, searchPosition, type TierMarks } from "./tier-marks.ts";
+import { type MarkTrack, positionText, type RecoveryPath, searchPosition, type TierMarks, type TrackStart } from "./tier-marks.ts";
 
 export class PrefixMark {
   /** Everything at or before this position was stored before this run: not published again. */
@@ -26,7 +26,7 @@ export class PrefixMark {
     private readonly partition: number,
     private readonly track: MarkTrack,
     private readonly marks: TierMarks | undefined,
-    start: Awaited<ReturnType<TierMarks["recover"]>>,
+    start: TrackStart,
   ) {
     this.startPos = start.pos;
     this.recoveredBy = start.path;

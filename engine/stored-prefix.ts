@@ -4,8 +4,8 @@
 // NATS disconnect a change in flight can be lost while later ones are stored, and it is stored
 // only when it is sent again. So "the newest stored change" says nothing of the ones before
 // it. The prefix does: it is the newest change such that it and every change before it are
-// stored. With it goes `scanFrom`, a TIER_EVENTS sequence at or below which no change after
-// the prefix is stored. Together they are what a tier mark records (tier-marks.ts): the next
+// stored. With it goes `scanFrom`, a TIER_EVENTS sequence below which no change after the
+// prefix is stored. Together they are what a tier mark records (tier-marks.ts): the next
 // runner skips the prefix and reads TIER_EVENTS from scanFrom for the changes stored after it.
 
 import { isAfter, type Position, POSITION_NONE } from "./outbox.ts";

@@ -13,14 +13,15 @@
 //
 // The protocol, per partition key. A mark records the partition's stored prefix
 // (stored-prefix.ts): a change such that it and every change before it are stored, and
-// `scanFrom`, a TIER_EVENTS sequence at or below which no change after it is stored.
+// `scanFrom`, a TIER_EVENTS sequence below which no change after it is stored.
 //   - A runner that starts reads the mark and checks its change: in TIER_EVENTS, on the
 //     partition, at the marked position, in the stream the mark was written for. Then it reads
-//     the partition's changes from scanFrom on (usually none: one request): the ones after the
-//     prefix are stored already and are not published again; every other change after the
-//     prefix is. A change lost in flight before a crash is published then, and a change stored
-//     out of order (sent again after later ones) is not published twice. (A closed mark is
-//     not read after: a clean stop wrote it with nothing in flight, before its lease went.)
+//     the partition's changes from scanFrom on (usually there are none, which one stream info
+//     shows: scanFrom lies past the stream's end): the ones after the prefix are stored
+//     already and are not published again; every other change after the prefix is. A change
+//     lost in flight before a crash is published then, and a change stored out of order (sent
+//     again after later ones) is not published twice. (A closed mark is not read after: a
+//     clean stop wrote it with nothing in flight, before its lease went.)
 //   - Anything else — no mark, one that does not check out (the stream was purged or
 //     recreated, the message aged out) — means the search: the newest stored change, taken as
 //     the prefix (which it is unless a change was lost in flight just before a crash).
@@ -76,7 +77,7 @@ export interface Recovered {
 export type RecoveryPath = "mark" | "search";
 
 /** Where a starting runner stands in one track's stream. */
-export interface TierStart extends Recovered {
+export interface TrackStart extends Recovered {
   path: RecoveryPath;
   /** The sequence the stream was read from for messages after the prefix (a mark's scanFrom). */
   scanFrom: number;
@@ -174,7 +175,7 @@ export class TierMarks {
   }
 
   /** Where partition p stands on a track, and how that was found. */
-  async recover(p: number, track: MarkTrack): Promise<TierStart> {
+  async recover(p: number, track: MarkTrack): Promise<TrackStart> {
     const marked = await this.fromMark(p, track).catch((err: Error) => {
       this.warn(`partition ${p}: ${track.stream} mark not read (${err.message}); searching the stream`);
       return null;
@@ -221,7 +222,7 @@ export class TierMarks {
   }
 
   /** p's mark on the track, if it checks out against the stream, with what is stored after it; else null. */
-  private async fromMark(p: number, track: MarkTrack): Promise<TierStart | null> {
+  private async fromMark(p: number, track: MarkTrack): Promise<TrackStart | null> {
     const entry = await this.kv.get(track.key(p));
     if (!entry || entry.operation !== "PUT") return null;
     const mark = markOf(entry.value);
@@ -257,7 +258,7 @@ export class TierMarks {
    * there are none (a clean stop); otherwise (a crash: about a second of the partition's
    * changes) one ordered consumer reads their headers.
    */
-  private async storedAfter(p: number, track: MarkTrack, prefix: Recovered, fromSeq: number): Promise<Pick<TierStart, "storedAfter" | "storedUpTo" | "newest">> {
+  private async storedAfter(p: number, track: MarkTrack, prefix: Recovered, fromSeq: number): Promise<Pick<TrackStart, "storedAfter" | "storedUpTo" | "newest">> {
     const filter = track.filter(p);
     const storedAfter = new Map<string, number>();
     let storedUpTo: Position = POSITION_NONE;
@@ -298,7 +299,7 @@ export class TierMarks {
 }
 
 /** Where partition p stands on a track, by a search of the stream (no mark): its newest stored message. */
-export async function searchPosition(jsm: JetStreamManager, p: number, track: MarkTrack): Promise<TierStart> {
+export async function searchPosition(jsm: JetStreamManager, p: number, track: MarkTrack): Promise<TrackStart> {
   const newest = await recoverPosition(jsm, track.stream, track.filter(p));
   return { ...newest, path: "search", scanFrom: newest.seq + 1, storedAfter: new Map(), storedUpTo: POSITION_NONE, newest };
 }
