@@ -12,6 +12,7 @@
 // reads the LAST stored position as "everything before is stored", so that order matters.)
 
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
+import type { MsgHdrs } from "@nats-io/transport-node";
 import { HEADER_MSG_ID, HEADER_TIER_POS } from "../proto/names.ts";
 import { wireHeaders } from "../proto/wire-headers.ts";
 import type { AckedPublisher } from "./acked-publisher.ts";
@@ -167,10 +168,15 @@ export const POSITION_NONE: Position = [0, -1];
 
 export const isAfter = (a: Position, b: Position): boolean => a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
 
+/** The position a message's Tierstream-Pos header gives, or null when it has no valid one. */
+export function positionOfHeader(h: MsgHdrs | undefined): Position | null {
+  const [a, b] = (h?.get(HEADER_TIER_POS) ?? "").split(".").map(Number);
+  return Number.isInteger(a) && Number.isInteger(b) ? [a, b] : null;
+}
+
 /** The position a stored message's header gives, or null when it has no valid one. */
 export function storedPositionOf(m: StoredMsg): Position | null {
-  const [a, b] = (m.header?.get(HEADER_TIER_POS) ?? "").split(".").map(Number);
-  return Number.isInteger(a) && Number.isInteger(b) ? [a, b] : null;
+  return positionOfHeader(m.header);
 }
 
 /** The position and stream sequence of the last message on `filter`, from its header. */

@@ -26,7 +26,7 @@ import type { AckedPublisher } from "./acked-publisher.ts";
 import type { Config } from "./config.ts";
 import type { EngineCounters } from "./counters.ts";
 import type { Logger } from "./log.ts";
-import { Outbox, type Position } from "./outbox.ts";
+import { Outbox } from "./outbox.ts";
 import { ScoreFeed } from "./score-feed.ts";
 import { PartitionState } from "./state/partition-state.ts";
 import { configHash, encodeSnapshot } from "./snapshot/format.ts";
@@ -110,10 +110,10 @@ export class PartitionRunner {
   /** Where this run stands on TIER_EVENTS and on ORDERS_DLQ: what not to publish again, and the marks; from start() on. */
   private tierMark: PrefixMark | null = null;
   private dlqMark: PrefixMark | null = null;
-  /** Tier changes at or before this position were stored before this run. */
-  private tierPublished: Position = [0, -1];
   /** How start found the last stored tier change: from its mark, or by a search of TIER_EVENTS. */
-  tierRecoveredBy: RecoveryPath | null = null;
+  get tierRecoveredBy(): RecoveryPath | null {
+    return this.tierMark?.recoveredBy ?? null;
+  }
   private messages: OrderedPull | null = null;
   private loopDone: Promise<void> = Promise.resolve();
   private caughtUpWaiters: (() => void)[] = [];
@@ -154,8 +154,6 @@ export class PartitionRunner {
     if (recoverMs > RECOVER_SLOW_MS) {
       this.deps.log.info(`partition ${p}: last tier change at TIER_EVENTS seq ${tier.newestSeq} (${tier.recoveredBy}, ${recoverMs.toFixed(1)} ms)`);
     }
-    this.tierRecoveredBy = tier.recoveredBy;
-    this.tierPublished = tier.startPos;
     this.tierSeq = tier.newestSeq;
     this.dlqMark = await PrefixMark.start(p, DLQ_TRACK, this.deps.marks, jsm);
     // Not nats.js's ordered consumer: its consume({max_bytes}) loses track of its pulls under
@@ -282,7 +280,7 @@ export class PartitionRunner {
       const storedMs = Math.floor(m.timestampNanos / 1e6);
       const monthBefore = this.state.clockMonth;
       // A message before the last stored tier change has all its changes stored: no causes needed.
-      const r = applyMessage(this.state, this.reader, m.data, storedMs, m.seq >= this.tierPublished[0]);
+      const r = applyMessage(this.state, this.reader, m.data, storedMs, m.seq >= this.tierMark!.startPos[0]);
       this.lastSeq = m.seq;
       // While replaying no member is listed (nothing is answered yet); a month start changes every view.
       this.notices!.applied(m.seq, !this.caughtUp || this.state.clockMonth !== monthBefore);

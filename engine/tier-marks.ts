@@ -33,10 +33,10 @@
 
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type MsgRequest, StorageType } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { openRacing } from "../proto/create-race.ts";
 import { BUCKET_TIER_MARKS, dlqSubject, HEADER_TIER_POS, STREAM_ORDERS_DLQ, STREAM_TIER_EVENTS, tierPartitionFilter } from "../proto/names.ts";
-import { isAfter, type Position, POSITION_NONE, recoverPosition, storedPositionOf } from "./outbox.ts";
+import { isAfter, type Position, POSITION_NONE, positionOfHeader, recoverPosition, storedPositionOf } from "./outbox.ts";
 
 /** One stream whose partitions' positions are marked. */
 export interface MarkTrack {
@@ -243,13 +243,13 @@ export class TierMarks {
     // A closed mark was written at a clean stop, with nothing in flight and before the lease
     // went: nothing can be stored after it, and asking would cost each start a request that
     // nats-server answers by walking the subject tables of the stream's last blocks.
-    if (mark.state === "closed") return { ...prefix, path: "mark", scanFrom, storedAfter: new Map(), storedUpTo: POSITION_NONE, newest: prefix };
+    if (mark.state === "closed") return nothingAfter(prefix, "mark", scanFrom);
     // The common case after a crash: the partition had nothing in flight when its mark was
     // last written, and the mark points past the stream's end then — which a stream info
     // shows without walking any subject table.
     const last = (await this.jsm.streams.info(track.stream)).state.last_seq;
     this.noteStored(track, last);
-    if (scanFrom > last) return { ...prefix, path: "mark", scanFrom, storedAfter: new Map(), storedUpTo: POSITION_NONE, newest: prefix };
+    if (scanFrom > last) return nothingAfter(prefix, "mark", scanFrom);
     return { ...prefix, path: "mark", scanFrom, ...(await this.storedAfter(p, track, prefix, scanFrom)) };
   }
 
@@ -277,7 +277,7 @@ export class TierMarks {
         let got = 0;
         for await (const m of await consumer.fetch({ max_messages: SCAN_BATCH, expires: SCAN_EXPIRES_MS })) {
           got++;
-          const pos = positionOfHeaders(m.headers);
+          const pos = positionOfHeader(m.headers);
           if (pos === null) throw new Error(`${track.stream} message ${m.seq} has no valid ${HEADER_TIER_POS} header`);
           if (isAfter(pos, prefix.pos)) {
             storedAfter.set(positionText(pos), m.seq);
@@ -301,7 +301,12 @@ export class TierMarks {
 /** Where partition p stands on a track, by a search of the stream (no mark): its newest stored message. */
 export async function searchPosition(jsm: JetStreamManager, p: number, track: MarkTrack): Promise<TrackStart> {
   const newest = await recoverPosition(jsm, track.stream, track.filter(p));
-  return { ...newest, path: "search", scanFrom: newest.seq + 1, storedAfter: new Map(), storedUpTo: POSITION_NONE, newest };
+  return nothingAfter(newest, "search", newest.seq + 1);
+}
+
+/** A start at `prefix` with nothing stored after it. */
+function nothingAfter(prefix: Recovered, path: RecoveryPath, scanFrom: number): TrackStart {
+  return { ...prefix, path, scanFrom, storedAfter: new Map(), storedUpTo: POSITION_NONE, newest: prefix };
 }
 
 /** How many runners found their last tier change each way: "64 mark, 0 search". */
@@ -313,11 +318,6 @@ export function recoveryCounts(paths: Iterable<RecoveryPath | null>): string {
 
 export function positionText(pos: Position): string {
   return `${pos[0]}.${pos[1]}`;
-}
-
-function positionOfHeaders(h: MsgHdrs | undefined): Position | null {
-  const [a, b] = (h?.get(HEADER_TIER_POS) ?? "").split(".").map(Number);
-  return Number.isInteger(a) && Number.isInteger(b) ? [a, b] : null;
 }
 
 function markOf(value: Uint8Array): Mark | null {
