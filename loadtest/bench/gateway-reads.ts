@@ -3,17 +3,20 @@
 // 1. nats-server, an engine and a gateway, each its own process (loadtest/stack/stack.ts).
 // 2. ORDERS gets SEED_ORDERS orders of the realistic population over MEMBERS members (the
 //    last hour of event time), and the engine applies them all: every id read exists.
-// 3. wrk (one thread, CONNECTIONS connections, --latency) with a Lua script that cycles through
-//    the MEMBERS ids, `Authorization: Bearer <a read key>`: WARM_UP_S, then MEASURE_S measured.
-//    The gateway's /metrics counters (tierstream_member_cache_total) are read before and
-//    after the measured run: the share of requests its member cache answered (a view stays
-//    cached until the engine's view notices say it changed: gateway/member-cache.ts).
-// 4. The stack stops; redis-server (no persistence) starts; redis-benchmark fills MEMBERS keys
-//    with values the size of an average member view, then `-t get -c CONNECTIONS -P 1
-//    -r MEMBERS`, sized from a short calibration run to last about MEASURE_S.
-//    Then three shorter wrk runs: 100 hot ids, ids drawn at random, and the cycle again while
-//    orders for the same members arrive.
-// Both load generators are single-threaded C on the same 2 cores as their server.
+// 3. redis-server (no persistence) starts beside them; redis-benchmark fills MEMBERS keys with
+//    values the size of an average member view and a short calibration run sizes its rounds.
+// 4. ROUNDS rounds, the gateway's and Redis's alternating (G R, R G, G R …), ROUND_S each:
+//    wrk (one thread, CONNECTIONS connections, --latency) with a Lua script that cycles through
+//    the MEMBERS ids, `Authorization: Bearer <a read key>`, after WARM_UP_S of warm-up; and
+//    `redis-benchmark -t get -c CONNECTIONS -P 1 -r MEMBERS`. The figure of each side is its
+//    median round, so a slow stretch of this shared machine falls on both sides, not on one.
+//    The gateway's /metrics counters (tierstream_member_cache_total) are read around each of
+//    its rounds: the share of requests its member cache answered (a view stays cached until
+//    the engine's view notices say it changed: gateway/member-cache.ts).
+// 5. Redis stops; three shorter wrk runs: 100 hot ids, ids drawn at random, and the cycle
+//    again while orders for the same members arrive.
+// Both load generators are single-threaded C on the same 2 cores as their server; the side
+// not being measured sits idle.
 
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
@@ -28,7 +31,7 @@ import { publishSchedule } from "../publish.ts";
 import { ensureTool } from "../stack/debian.ts";
 import { foreignCpuSpan } from "../stack/machine-cpu.ts";
 import type { EngineCountersReply } from "../stack/engine-role.ts";
-import { type RedisBenchResult, redisBenchmark, startRedis } from "../stack/redis.ts";
+import { type RedisBenchResult, type RedisServer, redisBenchmark, startRedis } from "../stack/redis.ts";
 import { startStack, type Stack } from "../stack/stack.ts";
 import { runWrk, type WrkResult, writeCyclingScript, writeRandomScript } from "../stack/wrk.ts";
 import { type BenchContext, type BenchModule, compared, type RowDraft } from "./types.ts";
@@ -38,7 +41,9 @@ const SEED_ORDERS = 200_000;
 const PARTITIONS = 64;
 const CONNECTIONS = 64;
 const WARM_UP_S = 3;
-const MEASURE_S = 10;
+/** Rounds per side, alternating; an odd count, so each side's median is one of its rounds. */
+const ROUNDS = 3;
+const ROUND_S = 6;
 const APPLY_DEADLINE_MS = 60_000;
 const VIEW_SAMPLES = 200;
 const REDIS_CALIBRATION_REQUESTS = 200_000;
@@ -67,10 +72,29 @@ export const gatewayReadsBench: BenchModule = {
   run,
 };
 
-interface GatewayRead {
+/** One measured wrk run of the cycle: its figures, the cache counts around it, CPU seconds per process. */
+interface GatewayRound {
   wrk: WrkResult;
   cacheHits: number;
   cacheMisses: number;
+  wallS: number;
+  cpuS: { gateway: number; engine: number; nats: number; wrk: number; foreign: number; steal: number };
+}
+
+/** One measured redis-benchmark run: its figures and CPU seconds. */
+interface RedisRound {
+  result: RedisBenchResult;
+  wallS: number;
+  cpuS: { server: number; benchmark: number; foreign: number; steal: number };
+}
+
+interface Reads {
+  gateway: GatewayRound[];
+  redis: RedisRound[];
+  /** "G" or "R" per measured run, in the order they ran. */
+  order: string;
+  redisRequests: number;
+  redisVersion: string;
   hot: WrkResult;
   hotHitShare: number;
   random: WrkResult;
@@ -79,17 +103,6 @@ interface GatewayRead {
   churnHitShare: number;
   churnOrders: number;
   viewBytes: number;
-  cpu: { gateway: number; engine: number; nats: number; wrk: number; foreign: number; steal: number };
-}
-
-interface RedisRead {
-  result: RedisBenchResult;
-  requests: number;
-  cpu: number;
-  benchmarkCpu: number;
-  foreign: number;
-  steal: number;
-  version: string;
 }
 
 async function run(ctx: BenchContext): Promise<RowDraft[]> {
@@ -99,162 +112,241 @@ async function run(ctx: BenchContext): Promise<RowDraft[]> {
   const redisCli = ensureTool("redis-cli", "redis-tools", ctx.log);
   const members = Math.max(100, Math.round(MEMBERS * ctx.scale));
   const orders = Math.max(1000, Math.round(SEED_ORDERS * ctx.scale));
-  const measureS = Math.max(2, Math.round(MEASURE_S * Math.sqrt(ctx.scale)));
+  const roundS = Math.max(2, Math.round(ROUND_S * Math.sqrt(ctx.scale)));
   const dir = mkdtempSync(join(tmpdir(), "tierstream-reads-"));
   try {
-    const gw = await readGateway(ctx, wrk, dir, members, orders, measureS);
-    const redis = await readRedis(ctx, redisServer, redisCli, redisBench, members, gw.viewBytes, measureS);
-    return rows(ctx, gw, redis, members, orders, measureS);
+    const reads = await measureReads(ctx, { wrk, redisServer, redisBench, redisCli }, dir, members, orders, roundS);
+    return rows(ctx, reads, members, orders, roundS);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function rows(ctx: BenchContext, gw: GatewayRead, redis: RedisRead, members: number, orders: number, measureS: number): RowDraft[] {
-  const w = gw.wrk;
-  const r = redis.result;
-  const lookups = gw.cacheHits + gw.cacheMisses;
-  const hitShare = lookups === 0 ? Number.NaN : gw.cacheHits / lookups;
+/** The round whose `value` is the median (ROUNDS is odd). */
+function medianRound<T>(rounds: readonly T[], value: (r: T) => number): T {
+  console.assert(rounds.length % 2 === 1, "an odd number of rounds");
+  return [...rounds].sort((x, y) => value(x) - value(y))[(rounds.length - 1) >> 1];
+}
+
+/** CPU seconds over all rounds per wall second of them. */
+function perWallS<T extends { wallS: number }>(rounds: readonly T[], cpuS: (r: T) => number): number {
+  return rounds.reduce((a, r) => a + cpuS(r), 0) / rounds.reduce((a, r) => a + r.wallS, 0);
+}
+
+function rows(ctx: BenchContext, reads: Reads, members: number, orders: number, roundS: number): RowDraft[] {
+  const w = medianRound(reads.gateway, (g) => g.wrk.requestsPerSec).wrk;
+  const r = medianRound(reads.redis, (x) => x.result.rps).result;
+  const hits = reads.gateway.reduce((a, g) => a + g.cacheHits, 0);
+  const lookups = hits + reads.gateway.reduce((a, g) => a + g.cacheMisses, 0);
+  const hitShare = lookups === 0 ? Number.NaN : hits / lookups;
+  // Round k of one side beside round k of the other: they ran next to each other.
+  const pairRatios = reads.gateway.map((g, k) => g.wrk.requestsPerSec / reads.redis[k].result.rps);
+  const non2xx = reads.gateway.reduce((a, g) => a + g.wrk.non2xx + g.wrk.socketErrors, 0);
+  const k = (x: number) => `${(x / 1000).toFixed(1)} k`;
   ctx.note(
     `gateway-reads: ${members.toLocaleString("en")} members, each given orders first (${orders.toLocaleString("en")} orders of the realistic population, ` +
       `the last hour of event time, all applied by the engine before the reads). wrk ${CONNECTIONS} connections, 1 thread, a Lua script cycling through ` +
-      `every member id in turn with a read-scoped API key; ${WARM_UP_S} s warm-up, then ${measureS} s measured. Member views average ${gw.viewBytes} bytes of JSON.`,
+      `every member id in turn with a read-scoped API key; ${WARM_UP_S} s warm-up. Member views average ${reads.viewBytes} bytes of JSON.`,
   );
   ctx.note(
-    `gateway-reads: of ${lookups.toLocaleString("en")} member-cache lookups in the measured run, ${(hitShare * 100).toFixed(1)} % were hits ` +
+    `gateway-reads: ${ROUNDS} rounds of ${roundS} s per side, alternating (${reads.order.split("").join(" ")}); each side's figure is its median round. ` +
+      `Gateway rounds: ${reads.gateway.map((g) => k(g.wrk.requestsPerSec)).join(", ")} req/s; Redis rounds: ${reads.redis.map((x) => k(x.result.rps)).join(", ")} req/s; ` +
+      `round by round the gateway made ${pairRatios.map((x) => x.toFixed(2)).join(", ")} × Redis.`,
+  );
+  ctx.note(
+    `gateway-reads: of ${lookups.toLocaleString("en")} member-cache lookups in the gateway's rounds, ${(hitShare * 100).toFixed(1)} % were hits ` +
       `(tierstream_member_cache_total): the cycle visits each id every ${((members / w.requestsPerSec) * 1000).toFixed(0)} ms, and a view stays cached ` +
       `until the engine's view notices list its member (no orders arrive during the reads), so the rest were NATS requests to the engine. ` +
-      `Non-2xx responses: ${w.non2xx}; socket errors: ${w.socketErrors}.`,
+      `Non-2xx responses + socket errors: ${non2xx}.`,
   );
   ctx.note(
-    `gateway-reads: the "hot members" rows are a second wrk run, ${HOT_MEASURE_S} s right after, cycling through ${HOT_MEMBERS} of the ids: ` +
-      `the path the member cache answers (${(gw.hotHitShare * 100).toFixed(1)} % hits). Non-2xx + socket errors there: ${gw.hot.non2xx + gw.hot.socketErrors}.`,
+    `gateway-reads: the "hot members" rows are another wrk run, ${HOT_MEASURE_S} s after the rounds, cycling through ${HOT_MEMBERS} of the ids: ` +
+      `the path the member cache answers (${(reads.hotHitShare * 100).toFixed(1)} % hits). Non-2xx + socket errors there: ${reads.hot.non2xx + reads.hot.socketErrors}.`,
   );
   ctx.note(
-    `gateway-reads: the "random ids" rows are a third wrk run, ${RANDOM_MEASURE_S} s after that, each request for an id drawn uniformly at random ` +
-      `from all ${members.toLocaleString("en")}, as redis-benchmark -r draws its keys (${(gw.randomHitShare * 100).toFixed(1)} % cache hits). ` +
-      `The target stays on the first run, whose cycle visits each id at the longest interval its rate allows. ` +
-      `Non-2xx + socket errors there: ${gw.random.non2xx + gw.random.socketErrors}.`,
+    `gateway-reads: the "random ids" rows are a wrk run of ${RANDOM_MEASURE_S} s after that, each request for an id drawn uniformly at random ` +
+      `from all ${members.toLocaleString("en")}, as redis-benchmark -r draws its keys (${(reads.randomHitShare * 100).toFixed(1)} % cache hits). ` +
+      `The target stays on the rounds, whose cycle visits each id at the longest interval its rate allows. ` +
+      `Non-2xx + socket errors there: ${reads.random.non2xx + reads.random.socketErrors}.`,
   );
   ctx.note(
-    `gateway-reads: the "while orders arrive" rows are a fourth wrk run, ${CHURN_MEASURE_S} s of the first run's cycle while the benchmark publishes ` +
-      `${gw.churnOrders.toLocaleString("en")} orders for the same members (${CHURN_ORDERS_PER_S.toLocaleString("en")}/s, Zipf-popular, event time = wall time): ` +
+    `gateway-reads: the "while orders arrive" rows are a last wrk run, ${CHURN_MEASURE_S} s of the rounds' cycle while the benchmark publishes ` +
+      `${reads.churnOrders.toLocaleString("en")} orders for the same members (${CHURN_ORDERS_PER_S.toLocaleString("en")}/s, Zipf-popular, event time = wall time): ` +
       `each changes a view, the engine's view notice drops it from the cache, and the next read of it asks the engine ` +
-      `(${(gw.churnHitShare * 100).toFixed(1)} % hits). Non-2xx + socket errors there: ${gw.churn.non2xx + gw.churn.socketErrors}.`,
+      `(${(reads.churnHitShare * 100).toFixed(1)} % hits). Non-2xx + socket errors there: ${reads.churn.non2xx + reads.churn.socketErrors}.`,
+  );
+  const gw = (pick: (c: GatewayRound["cpuS"]) => number) => perWallS(reads.gateway, (x) => pick(x.cpuS));
+  const rd = (pick: (c: RedisRound["cpuS"]) => number) => perWallS(reads.redis, (x) => pick(x.cpuS));
+  ctx.note(
+    `gateway-reads: CPU per wall second during the rounds — gateway ${gw((c) => c.gateway).toFixed(2)}, engine ${gw((c) => c.engine).toFixed(2)}, ` +
+      `nats-server ${gw((c) => c.nats).toFixed(2)}, wrk ${gw((c) => c.wrk).toFixed(2)}, processes outside this benchmark ${gw((c) => c.foreign).toFixed(2)}, ` +
+      `stolen by the hypervisor ${gw((c) => c.steal).toFixed(2)}; redis-server ${rd((c) => c.server).toFixed(2)}, redis-benchmark ${rd((c) => c.benchmark).toFixed(2)}, ` +
+      `processes outside this benchmark ${rd((c) => c.foreign).toFixed(2)}, stolen ${rd((c) => c.steal).toFixed(2)}.`,
   );
   ctx.note(
-    `gateway-reads: CPU per wall second during the measured run — gateway ${gw.cpu.gateway.toFixed(2)}, engine ${gw.cpu.engine.toFixed(2)}, ` +
-      `nats-server ${gw.cpu.nats.toFixed(2)}, wrk ${gw.cpu.wrk.toFixed(2)}, processes outside this benchmark ${gw.cpu.foreign.toFixed(2)}, stolen by the hypervisor ${gw.cpu.steal.toFixed(2)}; ` +
-      `redis-server ${redis.cpu.toFixed(2)}, redis-benchmark ${redis.benchmarkCpu.toFixed(2)}, processes outside this benchmark ${redis.foreign.toFixed(2)}, stolen ${redis.steal.toFixed(2)}.`,
-  );
-  ctx.note(
-    `gateway-reads: redis-server ${redis.version} (--save "" --appendonly no), ${members.toLocaleString("en")} keys of ${gw.viewBytes} bytes; ` +
-      `redis-benchmark -t get -c ${CONNECTIONS} -P 1 -r ${members} -d ${gw.viewBytes} -n ${redis.requests.toLocaleString("en")} --csv. ` +
+    `gateway-reads: redis-server ${reads.redisVersion} (--save "" --appendonly no), ${members.toLocaleString("en")} keys of ${reads.viewBytes} bytes; ` +
+      `redis-benchmark -t get -c ${CONNECTIONS} -P 1 -r ${members} -d ${reads.viewBytes} -n ${reads.redisRequests.toLocaleString("en")} --csv per round. ` +
       `FIGURES.md: Redis 7 GET ≈ 103 k req/s, Hono on Bun.serve with a JSON answer from memory ≈ 129 k req/s (wrk -t1 -c64), on this kind of machine.`,
   );
   const redisCeiling = { name: "Redis GET", value: r.rps };
   return [
     compared(
       {
-        metric: "GET /v1/members/:id",
+        metric: "GET /v1/members/:id (median round)",
         value: w.requestsPerSec,
         unit: "req/s",
-        ceiling: redisCeiling,
+        ceiling: { name: "Redis GET (median round)", value: r.rps },
         target: "≥ 1.0 × Redis GET throughput",
       },
       { ratioAtLeast: 1 },
     ),
-    compared({ metric: "GET /v1/members/:id latency p50 (wrk)", value: w.p50Ms, unit: "ms", ceiling: { name: "Redis GET p50", value: r.p50Ms } }),
-    compared({ metric: "GET /v1/members/:id latency p99 (wrk)", value: w.p99Ms, unit: "ms", ceiling: { name: "Redis GET p99", value: r.p99Ms } }),
-    { metric: "GET /v1/members/:id latency max (wrk)", value: w.maxMs, unit: "ms" },
-    { metric: "member cache hits (share of lookups in the measured run)", value: hitShare * 100, unit: "%" },
-    compared({ metric: `GET /v1/members/:id, ${HOT_MEMBERS} hot members (cache hits)`, value: gw.hot.requestsPerSec, unit: "req/s", ceiling: redisCeiling }),
-    { metric: `GET /v1/members/:id, ${HOT_MEMBERS} hot members: latency p99`, value: gw.hot.p99Ms, unit: "ms" },
-    { metric: `GET /v1/members/:id, ${HOT_MEMBERS} hot members: cache hits`, value: gw.hotHitShare * 100, unit: "%" },
-    compared({ metric: "GET /v1/members/:id, ids drawn at random (as redis-benchmark -r)", value: gw.random.requestsPerSec, unit: "req/s", ceiling: redisCeiling }),
-    { metric: "GET /v1/members/:id, ids drawn at random: latency p99", value: gw.random.p99Ms, unit: "ms" },
-    { metric: "GET /v1/members/:id, ids drawn at random: cache hits", value: gw.randomHitShare * 100, unit: "%" },
+    { metric: "gateway ÷ Redis, round by round: lowest", value: Math.min(...pairRatios), unit: "×" },
+    { metric: "gateway ÷ Redis, round by round: highest", value: Math.max(...pairRatios), unit: "×" },
+    compared({ metric: "GET /v1/members/:id latency p50 (wrk, median round)", value: w.p50Ms, unit: "ms", ceiling: { name: "Redis GET p50", value: r.p50Ms } }),
+    compared({ metric: "GET /v1/members/:id latency p99 (wrk, median round)", value: w.p99Ms, unit: "ms", ceiling: { name: "Redis GET p99", value: r.p99Ms } }),
+    { metric: "GET /v1/members/:id latency max (wrk, median round)", value: w.maxMs, unit: "ms" },
+    { metric: "member cache hits (share of lookups in the gateway's rounds)", value: hitShare * 100, unit: "%" },
+    compared({ metric: `GET /v1/members/:id, ${HOT_MEMBERS} hot members (cache hits)`, value: reads.hot.requestsPerSec, unit: "req/s", ceiling: redisCeiling }),
+    { metric: `GET /v1/members/:id, ${HOT_MEMBERS} hot members: latency p99`, value: reads.hot.p99Ms, unit: "ms" },
+    { metric: `GET /v1/members/:id, ${HOT_MEMBERS} hot members: cache hits`, value: reads.hotHitShare * 100, unit: "%" },
+    compared({ metric: "GET /v1/members/:id, ids drawn at random (as redis-benchmark -r)", value: reads.random.requestsPerSec, unit: "req/s", ceiling: redisCeiling }),
+    { metric: "GET /v1/members/:id, ids drawn at random: latency p99", value: reads.random.p99Ms, unit: "ms" },
+    { metric: "GET /v1/members/:id, ids drawn at random: cache hits", value: reads.randomHitShare * 100, unit: "%" },
     compared({
       metric: `GET /v1/members/:id while ${CHURN_ORDERS_PER_S.toLocaleString("en")} orders/s arrive (the cycle)`,
-      value: gw.churn.requestsPerSec,
+      value: reads.churn.requestsPerSec,
       unit: "req/s",
       ceiling: redisCeiling,
     }),
-    { metric: `GET /v1/members/:id while orders arrive: latency p99`, value: gw.churn.p99Ms, unit: "ms" },
-    { metric: `GET /v1/members/:id while orders arrive: cache hits`, value: gw.churnHitShare * 100, unit: "%" },
-    { metric: "non-2xx responses + socket errors", value: w.non2xx + w.socketErrors, unit: "responses" },
-    { metric: "Redis GET (redis-benchmark)", value: r.rps, unit: "req/s" },
+    { metric: `GET /v1/members/:id while orders arrive: latency p99`, value: reads.churn.p99Ms, unit: "ms" },
+    { metric: `GET /v1/members/:id while orders arrive: cache hits`, value: reads.churnHitShare * 100, unit: "%" },
+    { metric: "non-2xx responses + socket errors (rounds)", value: non2xx, unit: "responses" },
+    { metric: "Redis GET (redis-benchmark, median round)", value: r.rps, unit: "req/s" },
     { metric: "Redis GET latency p50", value: r.p50Ms, unit: "ms" },
     { metric: "Redis GET latency p99", value: r.p99Ms, unit: "ms" },
     { metric: "Redis GET latency max", value: r.maxMs, unit: "ms" },
   ];
 }
 
-async function readGateway(ctx: BenchContext, wrk: string, dir: string, members: number, orders: number, measureS: number): Promise<GatewayRead> {
+interface Tools {
+  wrk: string;
+  redisServer: string;
+  redisBench: string;
+  redisCli: string;
+}
+
+async function measureReads(ctx: BenchContext, tools: Tools, dir: string, members: number, orders: number, roundS: number): Promise<Reads> {
   const stack = await startStack(ctx);
   try {
     const ids = await seedMembers(ctx, stack, members, orders);
     const auth = { authorization: `Bearer ${stack.readKey}` };
     const viewBytes = await averageViewBytes(stack, ids, auth);
     const script = writeCyclingScript(dir, "/v1/members/", ids, { Authorization: auth.authorization });
+    const url = stack.httpUrl;
     ctx.log(`gateway-reads: wrk warm-up ${WARM_UP_S} s`);
-    await runWrk(wrk, { url: stack.httpUrl, script, connections: CONNECTIONS, durationS: WARM_UP_S });
-    const before = cacheCounts(await stack.gateway.request<string>("metrics"));
-    const pids = { gateway: stack.gateway.pid, engine: stack.engine.pid, nats: stack.nats.pid };
-    const cpu0 = { gateway: processCpuS(pids.gateway), engine: processCpuS(pids.engine), nats: processCpuS(pids.nats) };
-    const foreign = foreignCpuSpan([pids.gateway, pids.engine, pids.nats, process.pid]);
-    const t0 = performance.now();
-    ctx.log(`gateway-reads: wrk ${measureS} s`);
-    const result = await runWrk(wrk, { url: stack.httpUrl, script, connections: CONNECTIONS, durationS: measureS });
-    const wallS = (performance.now() - t0) / 1000;
-    const outside = foreign(result.cpuS);
-    const cpu = {
-      gateway: (processCpuS(pids.gateway) - cpu0.gateway) / wallS,
-      engine: (processCpuS(pids.engine) - cpu0.engine) / wallS,
-      nats: (processCpuS(pids.nats) - cpu0.nats) / wallS,
-      wrk: result.cpuS / wallS,
-      foreign: outside.foreign,
-      steal: outside.steal,
-    };
-    const after = cacheCounts(await stack.gateway.request<string>("metrics"));
-    ctx.log(`gateway-reads: ${result.requestsPerSec.toFixed(0)} req/s, p99 ${result.p99Ms} ms`);
+    await runWrk(tools.wrk, { url, script, connections: CONNECTIONS, durationS: WARM_UP_S });
 
+    const redis = await startRedis(tools.redisServer, tools.redisCli);
+    const gateway: GatewayRound[] = [];
+    const redisRounds: RedisRound[] = [];
+    let order = "";
+    let redisRequests: number;
+    try {
+      const common = ["-c", String(CONNECTIONS), "-P", "1", "-r", String(members), "-d", String(viewBytes)];
+      // Every key of the range set (20 writes per key: a key missed is e^-20 likely).
+      await redisBenchmark(tools.redisBench, redis.port, ["-t", "set", ...common, "-n", String(members * 20)], 60);
+      const calibration = await redisBenchmark(tools.redisBench, redis.port, ["-t", "get", ...common, "-n", String(REDIS_CALIBRATION_REQUESTS)], 60);
+      redisRequests = Math.min(REDIS_REQUESTS_MAX, Math.round(calibration.rps * roundS));
+      const gatewayRound = async () => {
+        gateway.push(await measureGatewayRound(ctx, stack, tools.wrk, script, roundS));
+        order += "G";
+      };
+      const redisRound = async () => {
+        redisRounds.push(await measureRedisRound(ctx, tools.redisBench, redis, [...common, "-n", String(redisRequests)], roundS));
+        order += "R";
+      };
+      // G R, R G, G R: neither side always goes first.
+      for (let k = 0; k < ROUNDS; k++) {
+        if (k % 2 === 0) await gatewayRound().then(redisRound);
+        else await redisRound().then(gatewayRound);
+      }
+    } finally {
+      await redis.stop();
+    }
+
+    const before = cacheCounts(await stack.gateway.request<string>("metrics"));
     const hotScript = writeCyclingScript(dir, "/v1/members/", ids.slice(0, HOT_MEMBERS), { Authorization: auth.authorization });
     ctx.log(`gateway-reads: wrk ${HOT_MEASURE_S} s over ${HOT_MEMBERS} hot members`);
-    const hot = await runWrk(wrk, { url: stack.httpUrl, script: hotScript, connections: CONNECTIONS, durationS: HOT_MEASURE_S });
+    const hot = await runWrk(tools.wrk, { url, script: hotScript, connections: CONNECTIONS, durationS: HOT_MEASURE_S });
     const afterHot = cacheCounts(await stack.gateway.request<string>("metrics"));
-    const hotHitShare = (afterHot.hit - after.hit) / (afterHot.hit - after.hit + afterHot.miss - after.miss);
 
     const randomScript = writeRandomScript(dir, "/v1/members/", ids, { Authorization: auth.authorization }, ctx.seed);
     ctx.log(`gateway-reads: wrk ${RANDOM_MEASURE_S} s over every id drawn at random`);
-    const random = await runWrk(wrk, { url: stack.httpUrl, script: randomScript, connections: CONNECTIONS, durationS: RANDOM_MEASURE_S });
+    const random = await runWrk(tools.wrk, { url, script: randomScript, connections: CONNECTIONS, durationS: RANDOM_MEASURE_S });
     const afterRandom = cacheCounts(await stack.gateway.request<string>("metrics"));
-    const randomHitShare = (afterRandom.hit - afterHot.hit) / (afterRandom.hit - afterHot.hit + afterRandom.miss - afterHot.miss);
 
     ctx.log(`gateway-reads: wrk ${CHURN_MEASURE_S} s cycling while ${CHURN_ORDERS_PER_S} orders/s arrive`);
     const [churn, churnOrders] = await Promise.all([
-      runWrk(wrk, { url: stack.httpUrl, script, connections: CONNECTIONS, durationS: CHURN_MEASURE_S }),
+      runWrk(tools.wrk, { url, script, connections: CONNECTIONS, durationS: CHURN_MEASURE_S }),
       publishWhileReading(ctx, stack, members, CHURN_MEASURE_S * 1000),
     ]);
     const afterChurn = cacheCounts(await stack.gateway.request<string>("metrics"));
-    const churnHitShare = (afterChurn.hit - afterRandom.hit) / (afterChurn.hit - afterRandom.hit + afterChurn.miss - afterRandom.miss);
     return {
-      wrk: result,
-      cacheHits: after.hit - before.hit,
-      cacheMisses: after.miss - before.miss,
+      gateway,
+      redis: redisRounds,
+      order,
+      redisRequests,
+      redisVersion: redisVersion(tools.redisServer),
       hot,
-      hotHitShare,
+      hotHitShare: hitShareBetween(before, afterHot),
       random,
-      randomHitShare,
+      randomHitShare: hitShareBetween(afterHot, afterRandom),
       churn,
-      churnHitShare,
+      churnHitShare: hitShareBetween(afterRandom, afterChurn),
       churnOrders,
       viewBytes,
-      cpu,
     };
   } finally {
     await stack.stop();
   }
+}
+
+async function measureGatewayRound(ctx: BenchContext, stack: Stack, wrk: string, script: string, roundS: number): Promise<GatewayRound> {
+  const before = cacheCounts(await stack.gateway.request<string>("metrics"));
+  const pids = [stack.gateway.pid, stack.engine.pid, stack.nats.pid];
+  const cpu0 = pids.map((p) => processCpuS(p));
+  const foreign = foreignCpuSpan([...pids, process.pid]);
+  const t0 = performance.now();
+  ctx.log(`gateway-reads: wrk ${roundS} s`);
+  const result = await runWrk(wrk, { url: stack.httpUrl, script, connections: CONNECTIONS, durationS: roundS });
+  const wallS = (performance.now() - t0) / 1000;
+  const outside = foreign(result.cpuS);
+  const [gateway, engine, nats] = pids.map((p, i) => processCpuS(p) - cpu0[i]);
+  const after = cacheCounts(await stack.gateway.request<string>("metrics"));
+  ctx.log(`gateway-reads: ${result.requestsPerSec.toFixed(0)} req/s, p99 ${result.p99Ms} ms`);
+  return {
+    wrk: result,
+    cacheHits: after.hit - before.hit,
+    cacheMisses: after.miss - before.miss,
+    wallS,
+    cpuS: { gateway, engine, nats, wrk: result.cpuS, foreign: outside.foreign * wallS, steal: outside.steal * wallS },
+  };
+}
+
+async function measureRedisRound(ctx: BenchContext, redisBench: string, redis: RedisServer, args: string[], roundS: number): Promise<RedisRound> {
+  ctx.log(`gateway-reads: redis-benchmark GET, ${args[args.length - 1]} requests`);
+  const cpu0 = processCpuS(redis.pid);
+  const foreign = foreignCpuSpan([redis.pid, process.pid]);
+  const t0 = performance.now();
+  const result = await redisBenchmark(redisBench, redis.port, ["-t", "get", ...args], roundS * 3 + 30);
+  const wallS = (performance.now() - t0) / 1000;
+  const f = foreign(result.cpuS);
+  ctx.log(`gateway-reads: redis ${result.rps.toFixed(0)} req/s, p99 ${result.p99Ms} ms`);
+  return { result, wallS, cpuS: { server: processCpuS(redis.pid) - cpu0, benchmark: result.cpuS, foreign: f.foreign * wallS, steal: f.steal * wallS } };
+}
+
+function hitShareBetween(a: { hit: number; miss: number }, b: { hit: number; miss: number }): number {
+  return (b.hit - a.hit) / (b.hit - a.hit + b.miss - a.miss);
 }
 
 /**
@@ -324,37 +416,6 @@ function cacheCounts(text: string): { hit: number; miss: number } {
     return m === null ? 0 : Number(m[1]);
   };
   return { hit: read("hit"), miss: read("miss") };
-}
-
-async function readRedis(
-  ctx: BenchContext,
-  redisServer: string,
-  redisCli: string,
-  redisBench: string,
-  members: number,
-  valueBytes: number,
-  measureS: number,
-): Promise<RedisRead> {
-  const redis = await startRedis(redisServer, redisCli);
-  try {
-    const common = ["-c", String(CONNECTIONS), "-P", "1", "-r", String(members), "-d", String(valueBytes)];
-    // Every key of the range set (20 writes per key: a key missed is e^-20 likely).
-    await redisBenchmark(redisBench, redis.port, ["-t", "set", ...common, "-n", String(members * 20)], 60);
-    const calibration = await redisBenchmark(redisBench, redis.port, ["-t", "get", ...common, "-n", String(REDIS_CALIBRATION_REQUESTS)], 60);
-    const requests = Math.min(REDIS_REQUESTS_MAX, Math.round(calibration.rps * measureS));
-    ctx.log(`gateway-reads: redis-benchmark GET, ${requests} requests`);
-    const cpu0 = processCpuS(redis.pid);
-    const foreign = foreignCpuSpan([redis.pid, process.pid]);
-    const t0 = performance.now();
-    const result = await redisBenchmark(redisBench, redis.port, ["-t", "get", ...common, "-n", String(requests)], measureS * 3 + 30);
-    const wallS = (performance.now() - t0) / 1000;
-    const cpu = (processCpuS(redis.pid) - cpu0) / wallS;
-    ctx.log(`gateway-reads: redis ${result.rps.toFixed(0)} req/s, p99 ${result.p99Ms} ms`);
-    const f = foreign(result.cpuS);
-    return { result, requests, cpu, benchmarkCpu: result.cpuS / wallS, foreign: f.foreign, steal: f.steal, version: redisVersion(redisServer) };
-  } finally {
-    await redis.stop();
-  }
 }
 
 function redisVersion(redisServer: string): string {
