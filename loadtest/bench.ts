@@ -10,7 +10,7 @@
 import { join } from "node:path";
 import { applyBench } from "./bench/apply.ts";
 import { benefitsBench } from "./bench/benefits.ts";
-import { catchupBench } from "./bench/catchup.ts";
+import { catchupBench, catchupLongBench } from "./bench/catchup.ts";
 import { gatewayConnectionsBench } from "./bench/gateway-connections.ts";
 import { gatewayFeedLatencyBench } from "./bench/gateway-feed-latency.ts";
 import { gatewayReadsBench } from "./bench/gateway-reads.ts";
@@ -25,6 +25,7 @@ import { fmt, readResults, renderMarkdown, writeResult } from "./report.ts";
 const MODULES: readonly BenchModule[] = [
   applyBench,
   catchupBench,
+  catchupLongBench,
   memoryBench,
   gatewayConnectionsBench,
   gatewayFeedLatencyBench,

@@ -10,6 +10,9 @@
 //    first on an empty TIER_EVENTS (it publishes every tier change), then again as a restart
 //    (the changes are stored; it publishes none).
 // Everything runs in this one process against one server, one step after another.
+// Two sizes: `catchup` (4 M orders: a few seconds of backlog at the rates this engine serves,
+// where start-up is a good part of the time) and `catchup-long` (16 M orders over the same
+// members: a longer backlog, where the replay rate itself shows).
 
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -33,6 +36,7 @@ import { type BenchContext, type BenchModule, compared, type RowDraft } from "./
 const PARTITIONS = 64;
 const ORDERS_PER_MESSAGE = 256;
 const ORDERS = 4_000_000;
+const ORDERS_LONG = 16_000_000;
 const MEMBERS = 500_000;
 const PUBLISH_IN_FLIGHT_MAX = 256;
 /**
@@ -52,19 +56,28 @@ export const catchupBench: BenchModule = {
   name: "catchup",
   description:
     "publish the population to a real nats-server, then in one process: the raw consume ceiling, consume + applyMessage, and the engine's catch-up",
-  run,
+  run: (ctx) => run(ctx, "catchup", ORDERS),
 };
 
-async function run(ctx: BenchContext): Promise<RowDraft[]> {
-  const orders = Math.round(ORDERS * ctx.scale);
+export const catchupLongBench: BenchModule = {
+  name: "catchup-long",
+  description: `catchup with ${ORDERS_LONG / 1e6} M orders over the same members instead of ${ORDERS / 1e6} M: a backlog long enough that the engine's start-up is a small part of it`,
+  run: (ctx) => run(ctx, "catchup-long", ORDERS_LONG),
+};
+
+async function run(ctx: BenchContext, name: string, fullOrders: number): Promise<RowDraft[]> {
+  const orders = Math.round(fullOrders * ctx.scale);
   const members = Math.round(MEMBERS * ctx.scale);
   const gen = new OrderGenerator({ seed: ctx.seed, members });
-  const schedule = interleave(gen.fillPartitionBatches(orders, PARTITIONS, ORDERS_PER_MESSAGE));
+  // Let go of once published: 50 bytes an order held through every timed phase slowed them
+  // all (16 M orders: 0.8 GB of heap for the collector to weigh).
+  let schedule: Schedule | null = interleave(gen.fillPartitionBatches(orders, PARTITIONS, ORDERS_PER_MESSAGE));
+  const { perPartition } = schedule;
   const messages = schedule.bodies.length;
   const config = loadConfig({ tickIntervalMs: 0 });
-  const busiest = Math.max(...schedule.perPartition);
+  const busiest = Math.max(...perPartition);
   ctx.note(
-    `catchup: ${orders.toLocaleString("en")} orders of the default population (${members.toLocaleString("en")} members), ` +
+    `${name}: ${orders.toLocaleString("en")} orders of the default population (${members.toLocaleString("en")} members), ` +
       `${messages.toLocaleString("en")} messages of ≤ ${ORDERS_PER_MESSAGE} orders with a Nats-Msg-Id each, ` +
       `published round-robin over ${PARTITIONS} partitions with ${PUBLISH_IN_FLIGHT_MAX} publishes in flight. ` +
       `The busiest partition holds ${busiest} messages (${((busiest / messages) * 100).toFixed(1)} %; an even share is ` +
@@ -79,17 +92,18 @@ async function run(ctx: BenchContext): Promise<RowDraft[]> {
     const js = jetstream(nc);
     const rows: RowDraft[] = [];
 
-    ctx.log(`catchup: publishing ${messages} messages`);
+    ctx.log(`${name}: publishing ${messages} messages`);
     const pubCpu = cpuSpan(server.pid);
     const pub = await withDeadline(publishSchedule(js, schedule, `bench.${ctx.seed}`, PUBLISH_IN_FLIGHT_MAX), PHASE_DEADLINE_MS, "publish");
+    schedule = null;
     cpuRows(rows, "publish", pubCpu());
     const stored = (await (await jetstreamManager(nc)).streams.info(STREAM_ORDERS)).state;
     if (stored.messages !== messages || pub.duplicates !== 0) {
       throw new Error(`ORDERS holds ${stored.messages} messages (${pub.duplicates} duplicates); published ${messages}`);
     }
-    ctx.note(`catchup: ORDERS holds ${stored.bytes.toLocaleString("en")} bytes (${(stored.bytes / orders).toFixed(1)} per order).`);
+    ctx.note(`${name}: ORDERS holds ${stored.bytes.toLocaleString("en")} bytes (${(stored.bytes / orders).toFixed(1)} per order).`);
     const runnerNote = runnerPullNote(stored.bytes / messages);
-    if (runnerNote !== null) ctx.note(`catchup: ${runnerNote}`);
+    if (runnerNote !== null) ctx.note(`${name}: ${runnerNote}`);
     rows.unshift(
       { metric: "publish, 256 in flight", value: orders / (pub.ms / 1000), unit: "orders/s" },
       { metric: "publish, 256 in flight (messages)", value: messages / (pub.ms / 1000), unit: "msgs/s" },
@@ -97,9 +111,10 @@ async function run(ctx: BenchContext): Promise<RowDraft[]> {
 
     const rawRates: number[] = [];
     for (let pass = 1; pass <= 2; pass++) {
-      ctx.log(`catchup: raw consume ceiling, pass ${pass}`);
+      ctx.log(`${name}: raw consume ceiling, pass ${pass}`);
+      Bun.gc(true); // each timed phase starts from a collected heap
       const span = cpuSpan(server.pid);
-      const ms = await consumeDecodeOnly(js, schedule, config, orders);
+      const ms = await consumeDecodeOnly(js, perPartition, config, orders);
       rawRates.push(orders / (ms / 1000));
       if (pass === 2) cpuRows(rows, "raw consume", span());
     }
@@ -111,13 +126,14 @@ async function run(ctx: BenchContext): Promise<RowDraft[]> {
     );
     const ceiling = { name: "raw consume ceiling", value: rawRate };
 
-    ctx.log("catchup: consume + applyMessage");
+    ctx.log(`${name}: consume + applyMessage`);
+    Bun.gc(true);
     const loopCpu = cpuSpan(server.pid);
-    const loopMs = await consumeAndApply(js, schedule, config, orders);
+    const loopMs = await consumeAndApply(js, perPartition, config, orders);
     rows.push(compared({ metric: "consume + applyMessage (the runner's loop, no outbox)", value: orders / (loopMs / 1000), unit: "orders/s", ceiling }));
     cpuRows(rows, "consume + applyMessage", loopCpu());
     ctx.note(
-      `catchup: the ceiling and consume + applyMessage pull ${CEILING_PULL_BYTES / 1024} KiB per partition per batch ` +
+      `${name}: the ceiling and consume + applyMessage pull ${CEILING_PULL_BYTES / 1024} KiB per partition per batch ` +
         `(max_bytes); the engine's runners pull their own batches (engine/partition-runner.ts).`,
     );
 
@@ -130,10 +146,10 @@ async function run(ctx: BenchContext): Promise<RowDraft[]> {
       cpuRows(rows, `engine catch-up, ${what}`, r.cpu);
       rows.push({ metric: `engine catch-up, ${what}: longest stretch with no order applied`, value: r.longestStallMs, unit: "ms" });
       rows.push({ metric: `engine catch-up, ${what}: warnings logged (failed publishes it retries)`, value: r.warnings, unit: "lines" });
-      ctx.note(`catchup: engine ${what}: nats-server log so far: ${r.serverLogSummary}.`);
+      ctx.note(`${name}: engine ${what}: nats-server log so far: ${r.serverLogSummary}.`);
       if (!r.caughtUp) {
         ctx.note(
-          `catchup: engine ${what}: NOT caught up after ${ENGINE_DEADLINE_MS / 1000} s — ${r.applied.toLocaleString("en")} ` +
+          `${name}: engine ${what}: NOT caught up after ${ENGINE_DEADLINE_MS / 1000} s — ${r.applied.toLocaleString("en")} ` +
             `of ${orders.toLocaleString("en")} orders applied, ${r.warnings.toLocaleString("en")} warnings logged (failed tier-change publishes it retries); ` +
             `its rate is orders applied ÷ ${ENGINE_DEADLINE_MS / 1000} s.`,
         );
@@ -142,14 +158,14 @@ async function run(ctx: BenchContext): Promise<RowDraft[]> {
     const first = await timeEngine({ ctx, server, config, orders, label: "first run", deadlineMs: ENGINE_DEADLINE_MS });
     engineRows(first, "first run (publishes every tier change)");
     ctx.note(
-      `catchup: the first engine run found ${first.tierChanges.toLocaleString("en")} tier changes and published each to ` +
+      `${name}: the first engine run found ${first.tierChanges.toLocaleString("en")} tier changes and published each to ` +
         `TIER_EVENTS while catching up (its outbox; in that run's time). A restart finds the same changes stored and publishes none.`,
     );
     if (first.caughtUp) {
       const restart = await timeEngine({ ctx, server, config, orders, label: "restart", deadlineMs: ENGINE_DEADLINE_MS });
       engineRows(restart, "restart replay (tier changes already stored)");
     } else {
-      ctx.note("catchup: the restart replay was skipped: the first run never caught up, so TIER_EVENTS is incomplete.");
+      ctx.note(`${name}: the restart replay was skipped: the first run never caught up, so TIER_EVENTS is incomplete.`);
     }
     return rows;
   } finally {
@@ -158,10 +174,10 @@ async function run(ctx: BenchContext): Promise<RowDraft[]> {
   }
 }
 
-async function consumeDecodeOnly(js: JetStreamClient, schedule: Schedule, config: Config, orders: number): Promise<number> {
-  const readers = Array.from(schedule.perPartition, () => new OrderReader(config.lineNames));
+async function consumeDecodeOnly(js: JetStreamClient, perPartition: Int32Array, config: Config, orders: number): Promise<number> {
+  const readers = Array.from(perPartition, () => new OrderReader(config.lineNames));
   const r = await withDeadline(
-    consumePartitions(js, schedule.perPartition, CEILING_PULL_BYTES, (p, m) => {
+    consumePartitions(js, perPartition, CEILING_PULL_BYTES, (p, m) => {
       const reader = readers[p];
       if (reader.begin(m.data) !== null) throw new Error(`partition ${p}: a malformed message`);
       let n = 0;
@@ -175,11 +191,11 @@ async function consumeDecodeOnly(js: JetStreamClient, schedule: Schedule, config
   return r.ms;
 }
 
-async function consumeAndApply(js: JetStreamClient, schedule: Schedule, config: Config, orders: number): Promise<number> {
-  const states = Array.from(schedule.perPartition, (_, p) => new PartitionState(config, p));
-  const readers = Array.from(schedule.perPartition, () => new OrderReader(config.lineNames));
+async function consumeAndApply(js: JetStreamClient, perPartition: Int32Array, config: Config, orders: number): Promise<number> {
+  const states = Array.from(perPartition, (_, p) => new PartitionState(config, p));
+  const readers = Array.from(perPartition, () => new OrderReader(config.lineNames));
   const r = await withDeadline(
-    consumePartitions(js, schedule.perPartition, CEILING_PULL_BYTES, (p, m) => {
+    consumePartitions(js, perPartition, CEILING_PULL_BYTES, (p, m) => {
       const storedMs = Math.floor(m.timestampNanos / 1e6);
       const result = applyMessage(states[p], readers[p], m.data, storedMs);
       if (result.deadLetters.length > 0) throw new Error(`partition ${p}: ${result.deadLetters[0].code}`);
