@@ -31,7 +31,9 @@ export class CellArena {
 
   /** Start of a new block of 2^cls cells. */
   alloc(cls: number): number {
-    console.assert(cls >= 0 && cls <= CLASS_MAX, "cell class out of range");
+    // The check inline, console.assert only when it fails: a native call per block allocated
+    // was ~1 % of a catch-up's profile.
+    if (!(cls >= 0 && cls <= CLASS_MAX)) console.assert(false, "cell class out of range");
     const head = this.freeHead[cls];
     if (head !== FREE_END) {
       this.freeHead[cls] = this.keys[head];

@@ -135,7 +135,7 @@ export class PartitionState {
       this.tierAfterEvent(i, ts);
       if (this.scoreSink !== null) this.scoreSink.touched(member, this.score[i], this.score[i] - before, line, ts);
     } else {
-      console.assert(kind === ITEM_REFUND, "order kind is paid or refund");
+      if (kind !== ITEM_REFUND) console.assert(false, "order kind is paid or refund"); // inline: see CellArena.alloc
       const month = this.monthOf(orderTs >= 0 ? orderTs : ts);
       if (month < windowStart) return APPLIED;
       const i = this.indexOf(member, slotHashOf(memberHash));
@@ -330,7 +330,7 @@ export class PartitionState {
       this.dropCellsBefore(i, this.clockMonth - this.windowMonths + 1);
       n = this.cellCount[i];
       if (n === 1 << cls) {
-        console.assert(cls < CLASS_MAX, "a member holds at most 4096 cells");
+        if (cls >= CLASS_MAX) console.assert(false, "a member holds at most 4096 cells"); // inline: see CellArena.alloc
         const from = this.cellStart[i];
         const to = this.cells.alloc(cls + 1);
         this.cells.keys.copyWithin(to, from, from + n);
