@@ -107,12 +107,30 @@ export class DedupHorizon {
     }
   }
 
-  /** Touches the index slots of n fingerprints (see PartitionState.warm); reads only. */
+  /**
+   * Touches what n inserts of these fingerprints will read (see PartitionState.warm); reads
+   * only. While an old index is being emptied, that is also each fingerprint's slot in it (a
+   * miss in the new index asks the old one) and the new index's slots of the entries the
+   * inserts will move: touched here, one independent load after another, their cache misses
+   * overlap instead of each move waiting for its own.
+   */
   warm(hi: Uint32Array, lo: Uint32Array, n: number): number {
     const index = this.index;
     const mask = this.indexMask;
     let sum = 0;
     for (let k = 0; k < n; k++) sum += index[2 * (slotOf(hi[k], lo[k]) & mask)];
+    const old = this.oldIndex;
+    if (old !== null) {
+      const oldMask = this.oldMask;
+      for (let k = 0; k < n; k++) sum += old[2 * (slotOf(hi[k], lo[k]) & oldMask)];
+      const ringMask = this.ringMask;
+      const from = Math.max(this.moveFrom, this.tail);
+      const end = Math.min(this.moveEnd, from + n * MOVES_PER_INSERT);
+      for (let pos = from; pos < end; pos++) {
+        const s = pos & ringMask;
+        sum += index[2 * (slotOf(this.fpHi[s], this.fpLo[s]) & mask)];
+      }
+    }
     return sum;
   }
 
