@@ -477,6 +477,57 @@ describe("OrderReader agrees with decodeOrderItems", () => {
     ]);
   });
 
+  test("on the usual tuple (6 or 7 fields, fixstr strings), each field at and past its bounds", () => {
+    // OrderReader reads this shape on a path of its own (readCanonical) and hands anything it
+    // does not accept to the general one: here every field of that shape takes values on
+    // both sides of what is valid, so a check the fast path lacks shows as a disagreement.
+    const rnd = mulberry32(SEED + 5);
+    const enc = new TextEncoder();
+    const str = (b: number[]) => [0xa0 | b.length, ...b]; // fixstr: every value below is ≤ 31 bytes
+    const text = (s: string) => str([...enc.encode(s)]);
+    const uint = (v: number): number[] => {
+      if (v <= 0x7f) return [v];
+      if (v <= 0xff) return [0xcc, v];
+      if (v <= 0xffff) return [0xcd, v >> 8, v & 0xff];
+      return [0xce, (v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]; // v < 2^32 here
+    };
+    const u64 = (v: number) => {
+      const b = new Uint8Array(9);
+      b[0] = 0xcf;
+      new DataView(b.buffer).setBigUint64(1, BigInt(v));
+      return [...b];
+    };
+    const ids = [[], [0x61], [0xc3, 0xa9], [0xc3], [0xed, 0xa0, 0x80], [...enc.encode("x".repeat(31))], [...enc.encode("ord-17-x")]].map(str);
+    const members = [[0], [1], uint(255), uint(65_536), u64(2 ** 32 + 5), u64(2 ** 53 - 1), u64(2 ** 53), [0xff]];
+    const lines = ["tmall", "taobao", "hema", "TMALL", "", "tmal"].map(text);
+    const kinds = ["paid", "refund", "tick", "pai", "PAID"].map(text);
+    const amounts = [[0], [1], uint(99_999), u64(AMOUNT_CENTS_MAX), u64(AMOUNT_CENTS_MAX + 1), [0xd0, 0xff]];
+    const tss = [[0], [5], uint(1_767_225_600_000 % 2 ** 32), u64(1_767_225_600_000), [0xc0]];
+    const pick = <T>(xs: T[]): T => xs[below(rnd, xs.length)];
+    const seen = new Map<string, number>();
+    for (let m = 0; m < 400; m++) {
+      const items: number[][] = [];
+      for (let k = 0; k < 50; k++) {
+        const ts = pick(tss);
+        const fields = [pick(ids), pick(members), pick(lines), pick(kinds), pick(amounts), ts];
+        const r = rnd();
+        // orderTs: absent, nil, 0, ts itself, or past ts
+        if (r < 0.8) {
+          const tsValue = ts[0] === 0xc0 ? 0 : ts.length === 1 ? ts[0] : 1_767_225_600_000;
+          fields.push(r < 0.2 ? [0xc0] : r < 0.4 ? [0] : r < 0.6 ? ts : u64(tsValue + 1));
+        }
+        items.push([0x90 | fields.length, ...fields.flat()]);
+      }
+      const bytes = Uint8Array.from([0xdc, 0, items.length, ...items.flat()]);
+      const out = agree(bytes, `tuple message ${m}`);
+      for (const item of out.items) seen.set(item.startsWith("bad_") ? item : "valid", (seen.get(item.startsWith("bad_") ? item : "valid") ?? 0) + 1);
+    }
+    // Every verdict occurs, the valid one often (else this proves little).
+    for (const k of ["valid", "bad_id", "bad_member", "bad_line", "bad_kind", "bad_amount", "bad_ts", "bad_order_ts", "bad_shape"]) {
+      expect(`${k}: ${(seen.get(k) ?? 0) > 20}`).toBe(`${k}: true`);
+    }
+  });
+
   test("on hand-picked edge cases", () => {
     const t = (text: string) => utf8.encode(text);
     const w = (build: (w: Writer) => void): Uint8Array => {
