@@ -43,6 +43,14 @@ function bytesEqual(buf: Uint8Array, start: number, len: number, want: Uint8Arra
   return true;
 }
 
+/** The item kind the `len` bytes at `s` name (paid, refund or tick), or KIND_BAD. */
+function kindAt(buf: Uint8Array, s: number, len: number): number {
+  if (bytesEqual(buf, s, len, KIND_PAID)) return ITEM_PAID;
+  if (bytesEqual(buf, s, len, KIND_REFUND)) return ITEM_REFUND;
+  if (bytesEqual(buf, s, len, KIND_TICK)) return ITEM_TICK;
+  return KIND_BAD;
+}
+
 export class OrderReader {
   private buf: Uint8Array = new Uint8Array(0);
   private view: DataView = new DataView(this.buf.buffer);
@@ -219,24 +227,15 @@ export class OrderReader {
     b = buf[p];
     if (b < 0xa0 || b > 0xbf) return false;
     let len = b & 0x1f;
-    const names = this.lineNames;
-    let line = -1;
-    for (let i = 0; i < names.length; i++) {
-      if (bytesEqual(buf, p + 1, len, names[i])) {
-        line = i;
-        break;
-      }
-    }
+    const line = this.lineAt(p + 1, len);
     if (line < 0) return false;
     p += 1 + len;
     // kind: paid or refund (a tick is a map; the general path says so)
     b = buf[p];
     if (b < 0xa0 || b > 0xbf) return false;
     len = b & 0x1f;
-    let kind: number;
-    if (bytesEqual(buf, p + 1, len, KIND_PAID)) kind = ITEM_PAID;
-    else if (bytesEqual(buf, p + 1, len, KIND_REFUND)) kind = ITEM_REFUND;
-    else return false;
+    const kind = kindAt(buf, p + 1, len);
+    if (kind !== ITEM_PAID && kind !== ITEM_REFUND) return false;
     p += 1 + len;
     const amount = this.readInteger(p);
     if (amount < 1 || amount > AMOUNT_CENTS_MAX) return false;
@@ -264,6 +263,13 @@ export class OrderReader {
     this.itemEnd = p;
     this.fingerprint();
     return true;
+  }
+
+  /** Which configured line the `len` bytes at `s` name, or −1. */
+  private lineAt(s: number, len: number): number {
+    const names = this.lineNames;
+    for (let i = 0; i < names.length; i++) if (bytesEqual(this.buf, s, len, names[i])) return i;
+    return -1;
   }
 
   /** Which field a map key names, or −1. */
@@ -302,21 +308,13 @@ export class OrderReader {
         this.idStart = s;
         this.idLength = len;
       } else if (f === F_LINE) {
-        const names = this.lineNames;
-        state[f] = INVALID;
-        for (let i = 0; i < names.length; i++) {
-          if (bytesEqual(buf, s, len, names[i])) {
-            this.line = i;
-            state[f] = PRESENT;
-            break;
-          }
-        }
+        const line = this.lineAt(s, len);
+        state[f] = line < 0 ? INVALID : PRESENT;
+        if (line >= 0) this.line = line;
       } else {
-        state[f] = PRESENT;
-        if (bytesEqual(buf, s, len, KIND_PAID)) this.kind = ITEM_PAID;
-        else if (bytesEqual(buf, s, len, KIND_REFUND)) this.kind = ITEM_REFUND;
-        else if (bytesEqual(buf, s, len, KIND_TICK)) this.kind = ITEM_TICK;
-        else state[f] = INVALID;
+        const kind = kindAt(buf, s, len);
+        state[f] = kind === KIND_BAD ? INVALID : PRESENT;
+        if (kind !== KIND_BAD) this.kind = kind;
       }
       return s + len;
     }
