@@ -43,8 +43,9 @@ export class PrefixMark {
     const start = marks ? await marks.recover(p, track) : await searchPosition(jsm, p, track);
     const pm = new PrefixMark(p, track, marks, start);
     if (marks) {
-      await marks.opened(p, track, pm.prefix.prefix, pm.scanFrom());
-      pm.written = pm.key();
+      const scanFrom = pm.scanFrom();
+      await marks.opened(p, track, pm.prefix.prefix, scanFrom);
+      pm.written = pm.key(scanFrom);
     }
     return pm;
   }
@@ -79,11 +80,12 @@ export class PrefixMark {
    */
   refresh(): void {
     if (!this.marks || this.writing) return;
-    const key = this.key();
+    const scanFrom = this.scanFrom();
+    const key = this.key(scanFrom);
     if (key === this.written) return;
     this.writing = true;
     this.write = this.marks
-      .refreshed(this.partition, this.track, this.prefix.prefix, this.scanFrom())
+      .refreshed(this.partition, this.track, this.prefix.prefix, scanFrom)
       .then(() => void (this.written = key))
       .catch(() => {})
       .finally(() => void (this.writing = false));
@@ -111,9 +113,9 @@ export class PrefixMark {
     return this.prefix.settled ? Math.max(this.prefix.scanFrom, seen + 1) : this.prefix.scanFrom;
   }
 
-  /** What a mark written now would say (a refresh writes only when it differs from the last). */
-  private key(): string {
+  /** What a mark written now with `scanFrom` would say (a refresh writes only when it differs from the last). */
+  private key(scanFrom: number): string {
     const { pos, seq } = this.prefix.prefix;
-    return `${positionText(pos)}@${seq}/${this.scanFrom()}`;
+    return `${positionText(pos)}@${seq}/${scanFrom}`;
   }
 }

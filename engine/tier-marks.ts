@@ -67,6 +67,12 @@ export const DLQ_TRACK: MarkTrack = {
 
 const TRACKS = [TIER_TRACK, DLQ_TRACK] as const;
 
+function trackIndex(track: MarkTrack): number {
+  const t = TRACKS.indexOf(track as (typeof TRACKS)[number]);
+  if (t < 0) throw new Error(`${track.stream} is not a marked track`);
+  return t;
+}
+
 export interface Recovered {
   pos: Position;
   /** Stream sequence of that message (0: none). */
@@ -124,9 +130,10 @@ export class TierMarks {
    * Per track: the highest sequence this engine has seen stored (the stream's last when it
    * opened, then every PubAck). A message published from now on is stored above it, so a
    * partition with nothing in flight may mark scanFrom just past it: after a crash its next
-   * start then sees with one stream info that nothing of it lies after the mark.
+   * start then sees with one stream info that nothing of it lies after the mark. Indexed as
+   * TRACKS is: noteStored runs for every stored message, and a Map was ~1.5 % of a first run.
    */
-  private readonly seen = new Map<MarkTrack, number>();
+  private readonly seen = new Float64Array(TRACKS.length);
 
   private constructor(
     nc: NatsConnection,
@@ -171,7 +178,7 @@ export class TierMarks {
 
   /** The highest sequence of the track's stream this engine has seen stored. */
   seenSeq(track: MarkTrack): number {
-    return this.seen.get(track) ?? 0;
+    return this.seen[trackIndex(track)];
   }
 
   /** Where partition p stands on a track, and how that was found. */
@@ -185,7 +192,8 @@ export class TierMarks {
 
   /** A message of the track was stored at `seq` (any partition of this engine). */
   noteStored(track: MarkTrack, seq: number): void {
-    if (seq > this.seenSeq(track)) this.seen.set(track, seq);
+    const t = trackIndex(track);
+    if (seq > this.seen[t]) this.seen[t] = seq;
   }
 
   /** p's runner is about to publish: its mark records its start (awaited before the first publish). */
