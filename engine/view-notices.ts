@@ -135,12 +135,7 @@ export class NoticeBatcher {
 
   /** Every run's notice, empty where nothing changed: gateways hear each partition at least this often. */
   heartbeat(): void {
-    for (const n of this.runs) {
-      if (!n.queued) {
-        n.queued = true;
-        this.queued.push(n);
-      }
-    }
+    for (const n of this.runs) this.queue(n);
     this.flush();
   }
 

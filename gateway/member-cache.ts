@@ -111,25 +111,24 @@ export class MemberCache {
   sweep(): void {
     const now = this.nowMs();
     for (let p = 0; p < this.partitions; p++) {
-      if (!Number.isNaN(this.run[p]) && now - this.heardAtMs[p] > NOTICE_SILENCE_MS) {
-        this.dropPartition(p, "silence");
-        this.run[p] = NaN;
-      }
+      if (!Number.isNaN(this.run[p]) && now - this.heardAtMs[p] > NOTICE_SILENCE_MS) this.unfollow(p, "silence");
     }
   }
 
   /** NATS went away: notices may have been missed, for every partition. */
   reset(): void {
-    for (let p = 0; p < this.partitions; p++) {
-      if (!Number.isNaN(this.run[p])) this.breaks.reconnect.inc();
-      this.gen[p]++;
-      this.run[p] = NaN;
-    }
+    for (let p = 0; p < this.partitions; p++) this.unfollow(p, "reconnect");
   }
 
   /** The run followed for partition p (NaN: none); for tests and /v1/stats. */
   followedRun(p: number): number {
     return this.run[p];
+  }
+
+  /** Drops every view of p and follows no chain there until a notice starts one. */
+  private unfollow(p: number, reason: ChainBreak): void {
+    this.dropPartition(p, reason);
+    this.run[p] = NaN;
   }
 
   private dropPartition(p: number, reason: ChainBreak): void {

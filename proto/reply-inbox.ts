@@ -133,9 +133,7 @@ export class ReplyInbox {
   }
 
   send(subject: string, data: string | Uint8Array, headers: MsgHdrs | undefined, onReply: (msg: Msg) => void, onFail: (err: ReplyError) => void): void {
-    const id = this.nextId++;
-    this.waiting.set(id, { sentAtMs: this.now(), resend: this.keepForResend ? { subject, data, headers } : null, onReply, onFail, many: false });
-    this.publish(subject, data, headers, id);
+    this.sendWaiting(subject, data, headers, onReply, onFail, false);
   }
 
   /**
@@ -143,8 +141,12 @@ export class ReplyInbox {
    * runs out, counted from the send: then onFail, and later replies are dropped).
    */
   sendMany(subject: string, data: string | Uint8Array, headers: MsgHdrs | undefined, onReply: (msg: Msg) => boolean, onFail: (err: ReplyError) => void): void {
+    this.sendWaiting(subject, data, headers, onReply, onFail, true);
+  }
+
+  private sendWaiting(subject: string, data: string | Uint8Array, headers: MsgHdrs | undefined, onReply: Waiting["onReply"], onFail: Waiting["onFail"], many: boolean): void {
     const id = this.nextId++;
-    this.waiting.set(id, { sentAtMs: this.now(), resend: this.keepForResend ? { subject, data, headers } : null, onReply, onFail, many: true });
+    this.waiting.set(id, { sentAtMs: this.now(), resend: this.keepForResend ? { subject, data, headers } : null, onReply, onFail, many });
     this.publish(subject, data, headers, id);
   }
 
