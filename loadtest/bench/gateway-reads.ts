@@ -123,10 +123,10 @@ async function run(ctx: BenchContext): Promise<RowDraft[]> {
   }
 }
 
-/** The round whose `value` is the median (ROUNDS is odd). */
-function medianRound<T>(rounds: readonly T[], value: (r: T) => number): T {
-  console.assert(rounds.length % 2 === 1, "an odd number of rounds");
-  return [...rounds].sort((x, y) => value(x) - value(y))[(rounds.length - 1) >> 1];
+/** The one of `items` whose `value` is the median (an odd count: rounds, or pairs of them). */
+function medianBy<T>(items: readonly T[], value: (x: T) => number): T {
+  console.assert(items.length % 2 === 1, "an odd count");
+  return [...items].sort((x, y) => value(x) - value(y))[(items.length - 1) >> 1];
 }
 
 /** CPU seconds over all rounds per wall second of them. */
@@ -139,11 +139,11 @@ function rows(ctx: BenchContext, reads: Reads, members: number, orders: number, 
   // machine's drift (20 % within a minute at times) cancels in their ratio, not across rounds.
   const pairs = reads.gateway.map((g, k) => ({ gateway: g.wrk, redis: reads.redis[k].result, ratio: g.wrk.requestsPerSec / reads.redis[k].result.rps }));
   const pairRatios = pairs.map((p) => p.ratio);
-  const median = medianRound(pairs, (p) => p.ratio);
+  const median = medianBy(pairs, (p) => p.ratio);
   const w = median.gateway;
   const r = median.redis;
-  const gatewayMedian = medianRound(reads.gateway, (g) => g.wrk.requestsPerSec).wrk.requestsPerSec;
-  const redisMedian = medianRound(reads.redis, (x) => x.result.rps).result.rps;
+  const gatewayMedian = medianBy(reads.gateway, (g) => g.wrk.requestsPerSec).wrk.requestsPerSec;
+  const redisMedian = medianBy(reads.redis, (x) => x.result.rps).result.rps;
   const hits = reads.gateway.reduce((a, g) => a + g.cacheHits, 0);
   const lookups = hits + reads.gateway.reduce((a, g) => a + g.cacheMisses, 0);
   const hitShare = lookups === 0 ? Number.NaN : hits / lookups;
@@ -272,7 +272,7 @@ async function measureReads(ctx: BenchContext, tools: Tools, dir: string, member
         redisRounds.push(await measureRedisRound(ctx, tools.redisBench, redis, [...common, "-n", String(redisRequests)], roundS));
         order += "R";
       };
-      // G R, R G, G R: neither side always goes first.
+      // G R, R G, G R, …: neither side always goes first.
       for (let k = 0; k < ROUNDS; k++) {
         if (k % 2 === 0) await gatewayRound().then(redisRound);
         else await redisRound().then(gatewayRound);
