@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { isCreatedConcurrently, openRacing } from "../proto/create-race.ts";
+import { isCreatedConcurrently, isTransient, openRacing } from "../proto/create-race.ts";
 import { ensureStreams, streamConfigs } from "../proto/streams.ts";
 import { openLeaseBucket } from "../engine/ownership/bucket.ts";
 import { ObjectSnapshotStore } from "../engine/snapshot/object-store.ts";
@@ -30,11 +30,44 @@ describe("openRacing", () => {
     expect(calls).toBe(1);
   });
 
+  test("asks again after transient failures, pausing longer each time, and gives up after its attempts", async () => {
+    const pausesMs: number[] = [];
+    const sleep = async (ms: number) => void pausesMs.push(ms);
+    let calls = 0;
+    const slowTwice = () => (++calls <= 2 ? Promise.reject(new Error("timeout")) : Promise.resolve("opened"));
+    expect(await openRacing(slowTwice, { sleep, backoffMs: 50 })).toBe("opened");
+    expect(calls).toBe(3);
+    expect(pausesMs).toEqual([50, 100]);
+
+    calls = 0;
+    pausesMs.length = 0;
+    const unavailable = () => (++calls, Promise.reject(new Error("JetStream system temporarily unavailable")));
+    await expect(openRacing(unavailable, { sleep, attempts: 4, backoffMs: 10 })).rejects.toThrow(/temporarily unavailable/);
+    expect(calls).toBe(4);
+    expect(pausesMs).toEqual([10, 20, 40]);
+
+    // A lost race then a slow answer: both are ridden out.
+    calls = 0;
+    const raceThenSlow = () => {
+      calls++;
+      if (calls === 1) return Promise.reject(new Error("stream name already in use with a different configuration"));
+      if (calls === 2) return Promise.reject(new Error("timeout"));
+      return Promise.resolve("opened");
+    };
+    expect(await openRacing(raceThenSlow, { sleep })).toBe("opened");
+    expect(calls).toBe(3);
+  });
+
   test("knows the server's words for a twin created a moment ago", () => {
     expect(isCreatedConcurrently(new Error("stream name already in use with a different configuration"))).toBe(true);
     expect(isCreatedConcurrently(new Error("subjects overlap with an existing stream"))).toBe(true);
     expect(isCreatedConcurrently(new Error("stream not found"))).toBe(false);
     expect(isCreatedConcurrently(undefined)).toBe(false);
+    expect(isTransient(new Error("timeout"))).toBe(true);
+    expect(isTransient(new Error("JetStream system temporarily unavailable"))).toBe(true);
+    expect(isTransient(new Error("no responders: '$JS.API.STREAM.INFO.KV_X'"))).toBe(true);
+    expect(isTransient(new Error("stream not found"))).toBe(false);
+    expect(isTransient(new Error("insufficient resources"))).toBe(false);
   });
 });
 
@@ -54,7 +87,7 @@ describe("many processes creating the same streams and buckets at once", () => {
         const leases = await Promise.allSettled(ncs.map((nc) => openLeaseBucket(jetstream(nc), { bucket: `RACE_L_${round}` })));
         const snapshots = await Promise.allSettled(ncs.map((nc) => ObjectSnapshotStore.open(jetstream(nc), { bucket: `RACE_S_${round}` })));
         const failed = [...leases, ...snapshots].filter((r) => r.status === "rejected").map((r) => String((r as PromiseRejectedResult).reason));
-        expect(failed).toEqual([]);
+        expect(failed).toEqual([]); // on failure, the reasons say which open failed and why
       }
     } finally {
       await Promise.all(ncs.map((nc) => nc.close()));
