@@ -87,8 +87,6 @@ export class Engine {
   private jsm!: JetStreamManager;
   private consume!: ConsumeConnections;
   private pullBytes = 0;
-  /** The engine publishes each stored tier change live itself: TIER_EVENTS does not republish them. */
-  private publishLive = false;
   private serviceDeps!: ServiceDeps;
 
   private constructor(
@@ -128,13 +126,7 @@ export class Engine {
     const { config } = this.options;
     const js = jetstream(this.nc);
     this.jsm = await jetstreamManager(this.nc);
-    const { tierRepublish } = await ensureStreams(this.jsm, { replicas: this.options.replicas });
-    this.publishLive = !tierRepublish;
-    if (this.publishLive) {
-      this.log.warn(
-        "TIER_EVENTS has no RePublish and this nats-server cannot add one to an existing stream: the engine publishes live tier changes itself, one PubAck later. Recreate the stream (or update it on nats-server ≥ 2.10) to let the server do it.",
-      );
-    }
+    await ensureStreams(this.jsm, { replicas: this.options.replicas });
     this.marks = await TierMarks.open(this.nc, js, this.jsm, this.options.replicas, (m) => this.log.warn(m));
     if (!this.snapshots && this.options.snapshotObjectStore) {
       this.snapshots = await ObjectSnapshotStore.open(js, { replicas: this.options.replicas, log: this.log });
@@ -209,7 +201,6 @@ export class Engine {
       log: this.log,
       mayPublish,
       marks: this.marks ?? undefined,
-      publishLive: this.publishLive,
     });
     this.runners.set(p, runner);
     // The lease can be lost while p loads (fencePartition drops the runner): after each step,

@@ -14,7 +14,6 @@ import {
   HEADER_DLQ_ITEM,
   HEADER_DLQ_REASON,
   HEADER_DLQ_SOURCE_SEQ,
-  HEADER_SEQUENCE,
   liveTierSubject,
   ordersSubject,
   STREAM_ORDERS,
@@ -22,7 +21,6 @@ import {
 } from "../proto/names.ts";
 import { connectionOf, OrderedPull } from "../proto/ordered-pull.ts";
 import { OrderReader } from "../proto/reader.ts";
-import { wireHeaders } from "../proto/wire-headers.ts";
 import { applyMessage, type Change, type DeadLetter } from "./apply-message.ts";
 import type { AckedPublisher } from "./acked-publisher.ts";
 import type { Config } from "./config.ts";
@@ -83,11 +81,6 @@ export interface RunnerDeps {
   mayPublish?: () => boolean;
   /** Where stored tier changes are marked, so a restart finds its place at once; none: it searches TIER_EVENTS. */
   marks?: TierMarks;
-  /**
-   * Publish each stored tier change on live.tier.<p>.<member> as TIER_EVENTS' RePublish would
-   * (the body, its seq in Nats-Sequence): only where the stream has none (proto/streams.ts).
-   */
-  publishLive?: boolean;
 }
 
 /** A lookup of the last stored tier change slower than this is logged. */
@@ -316,20 +309,18 @@ export class PartitionRunner {
     const entry = tierMark.take(orderSeq, k);
     if (entry === null) return; // stored before this run
     const p = this.partition;
-    const member = String(c.member); // once: for the subject and the JSON
-    const data = encoder.encode(`{${tierChangeFields(c, member)}}`);
-    const publishLive = this.deps.publishLive === true;
+    const member = String(c.member); // once: for the subjects and the JSON
+    const fields = tierChangeFields(c, member);
     this.outbox.push({
       subject: tierSubject(p, member),
-      data,
+      data: encoder.encode(`{${fields}}`),
       msgId: `t.${p}.${orderSeq}.${k}`,
       pos: `${orderSeq}.${k}`,
-      // Live feeds got it already, as TIER_EVENTS stored it (its RePublish, proto/streams.ts),
-      // unless the stream has none.
       onStored: (seq) => {
         tierMark.stored(entry, seq);
         if (seq > this.tierSeq) this.tierSeq = seq;
-        if (publishLive) this.deps.nc.publish(liveTierSubject(p, member), data, { headers: wireHeaders([[HEADER_SEQUENCE, String(seq)]]) });
+        // Live feeds get it now, with its seq; a replay from TIER_EVENTS fills any gap.
+        this.deps.nc.publish(liveTierSubject(p, member), `{"type":"tier",${fields},"seq":${seq}}`);
       },
     });
   }

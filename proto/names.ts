@@ -26,15 +26,8 @@ export const ENGINE_STATS_SUBJECT = "tierstream.engine.stats";
 export const interestSubject = (partition: number): string => `tierstream.interest.${partition}`;
 /** An engine that starts asks every gateway to announce its interest again. */
 export const INTEREST_RESYNC_SUBJECT = "tierstream.interest.resync";
-/**
- * Each tier change as TIER_EVENTS stores it, republished at once by nats-server (the stream's
- * RePublish, proto/streams.ts): the stored body, its stream sequence in HEADER_SEQUENCE (core NATS).
- */
+/** Tier changes with their TIER_EVENTS seq, published by the engine once stored (core NATS). */
 export const liveTierSubject = (partition: number, member: number | string): string => `live.tier.${partition}.${member}`;
-/** TIER_EVENTS' RePublish: tier.<p>.<member> → live.tier.<p>.<member>. */
-export const TIER_REPUBLISH = { src: "tier.>", dest: "live.tier.>" } as const;
-/** The stream sequence of a republished message (set by nats-server). */
-export const HEADER_SEQUENCE = "Nats-Sequence";
 
 /** Headers the engine writes. */
 export const HEADER_MSG_ID = "Nats-Msg-Id";

@@ -17,9 +17,7 @@ import { EngineClient } from "../gateway/engine-client.ts";
 import { FeedHub, type FeedSocketData } from "../gateway/feed/hub.ts";
 import { PARTITION_WIDE_AT } from "../gateway/feed/registry.ts";
 import { GatewayMetrics } from "../gateway/metrics.ts";
-import { HEADER_SEQUENCE, type Order, partitionOf, scoreSubject, STREAM_TIER_EVENTS } from "../proto/index.ts";
-import { streamConfigs } from "../proto/streams.ts";
-import { wireHeaders } from "../proto/wire-headers.ts";
+import { type Order, partitionOf, scoreSubject } from "../proto/index.ts";
 import { type Client, client, eventually, publishOrders, readTierChanges, startEngine } from "./harness/engine.ts";
 import { useNatsServer } from "./harness/nats.ts";
 import { testGatewayOptions } from "./harness/gateway.ts";
@@ -336,6 +334,28 @@ describe("WebSocket feed", () => {
     b.ws.close();
   }, 30_000);
 
+  test("a live message that never came (engine crash between store and publish) is filled in from TIER_EVENTS", async () => {
+    // Simulated by hand: a change stored but not published live, then a later one published
+    // live whose `from` does not continue what the client has. (No engine restarts on this
+    // server, so these hand-made messages without a position header harm nothing.)
+    const member = 451;
+    const p = partitionOf(member, P);
+    const ws = await openFeed(gw.url, member);
+    await ws.waitFor((f) => f.length >= 1, "hello");
+    const body = (from: string, to: string, score: number, cause: string) => ({ member, from, to, score, ts: T, cause });
+    const lost = await c.js.publish(`tier.${p}.${member}`, JSON.stringify(body("bronze", "silver", 200, "lost")));
+    const next = body("silver", "gold", 500, "next");
+    const stored = await c.js.publish(`tier.${p}.${member}`, JSON.stringify(next));
+    c.nc.publish(`live.tier.${p}.${member}`, JSON.stringify({ type: "tier", ...next, seq: stored.seq }));
+    await ws.waitFor((f) => f.filter((x) => x.type === "tier").length >= 2, "both changes");
+    await Bun.sleep(50);
+    expect(ws.tiers().map((f) => [f.seq, f.from, f.to])).toEqual([
+      [lost.seq, "bronze", "silver"],
+      [stored.seq, "silver", "gold"],
+    ]);
+    ws.ws.close();
+  }, TEST_MS);
+
   test("refusals before the upgrade: no, bad or expired token → 401, API key → 403, bad since → 400", async () => {
     const feed = `${gw.http}/v1/feed`;
     const expectError = async (res: Response, status: number, code: string) => {
@@ -586,66 +606,6 @@ function parseServerFrames(buf: Buffer): { texts: string[]; closeCode: number | 
   }
   return { texts, closeCode };
 }
-
-describe("WebSocket feed on a TIER_EVENTS made without RePublish (nats-server 2.9 cannot add it)", () => {
-  // The engine then publishes each stored change live itself, one PubAck later, and a crash
-  // between the store and that publish loses the live copy: the case the gateway's gap fill is
-  // for (a live message the server dropped on the way is the same case on any stream).
-  const nats = useNatsServer();
-  let c: Client;
-  let engine: Engine;
-  let gw: FeedGateway;
-
-  beforeAll(async () => {
-    const nc = await connect({ servers: nats.url });
-    const { republish: _, ...bare } = streamConfigs().find((s) => s.name === STREAM_TIER_EVENTS)!;
-    await (await jetstreamManager(nc)).streams.add(bare);
-    await nc.close();
-    c = await client(nats.url);
-    engine = await startEngine(nats.url, { policy: "immediate" });
-    gw = await startFeedGateway(nats.url);
-  });
-  afterAll(async () => {
-    await gw?.stop();
-    await engine?.stop();
-    await c?.close();
-  });
-
-  test("the engine's own live publish reaches the member's feed with its seq", async () => {
-    const info = await (await jetstreamManager(c.nc)).streams.info(STREAM_TIER_EVENTS);
-    expect(info.config.republish ?? null).toBeNull(); // this server could not add it (else this case is not under test)
-    const member = 450;
-    const ws = await openFeed(gw.url, member);
-    await ws.waitFor((f) => f.length >= 1, "hello");
-    await publishOrders(c.js, [paid("own-1", member, 600)]); // bronze → gold
-    await ws.waitFor((f) => f.some((x) => x.type === "tier"), "the tier frame");
-    const stored = await storedSeqs(c.nc, member);
-    expect(ws.tiers().map((f) => [f.seq, f.from, f.to, f.cause])).toEqual([[stored[0], "bronze", "gold", "own-1"]]);
-    ws.ws.close();
-  }, TEST_MS);
-
-  test("a live message that never came (engine crash between store and publish) is filled in from TIER_EVENTS", async () => {
-    // Simulated by hand: a change stored but not published live, then a later one published
-    // live whose `from` does not continue what the client has. (No engine restarts on this
-    // server, so these hand-made messages without a position header harm nothing.)
-    const member = 451;
-    const p = partitionOf(member, P);
-    const ws = await openFeed(gw.url, member);
-    await ws.waitFor((f) => f.length >= 1, "hello");
-    const body = (from: string, to: string, score: number, cause: string) => ({ member, from, to, score, ts: T, cause });
-    const lost = await c.js.publish(`tier.${p}.${member}`, JSON.stringify(body("bronze", "silver", 200, "lost")));
-    const next = JSON.stringify(body("silver", "gold", 500, "next"));
-    const stored = await c.js.publish(`tier.${p}.${member}`, next);
-    c.nc.publish(`live.tier.${p}.${member}`, next, { headers: wireHeaders([[HEADER_SEQUENCE, String(stored.seq)]]) });
-    await ws.waitFor((f) => f.filter((x) => x.type === "tier").length >= 2, "both changes");
-    await Bun.sleep(50);
-    expect(ws.tiers().map((f) => [f.seq, f.from, f.to])).toEqual([
-      [lost.seq, "bronze", "silver"],
-      [stored.seq, "silver", "gold"],
-    ]);
-    ws.ws.close();
-  }, TEST_MS);
-});
 
 describe("WebSocket feed under stress: a client that stops reading, no engine", () => {
   const nats = useNatsServer();

@@ -41,12 +41,23 @@ function parseJson(data: Uint8Array): Record<string, unknown> | null {
   }
 }
 
-/** A stored TIER_EVENTS body with its stream sequence: read back from the stream, or republished live (live.tier.<p>.<member>). */
-export function parseStoredTier(data: Uint8Array, member: number, seq: number): TierFrame | null {
-  const body = parseJson(data);
+/** A tier change of `member`: the live body (which carries `seq`) or a stored one (seq given). */
+export function tierFrameOf(body: Record<string, unknown> | null, member: number, seq: number): TierFrame | null {
   if (body === null || body.member !== member || !isTier(body.from) || !isTier(body.to)) return null;
   if (!isInt(body.score) || !isInt(body.ts) || typeof body.cause !== "string" || !isInt(seq) || seq < 1) return null;
   return { type: "tier", member, from: body.from, to: body.to, score: body.score, ts: body.ts, cause: body.cause, seq };
+}
+
+/** The engine's live tier message (live.tier.<p>.<member>), or null when it is not one. */
+export function parseLiveTier(data: Uint8Array, member: number): TierFrame | null {
+  const body = parseJson(data);
+  if (body === null || body.type !== "tier") return null;
+  return tierFrameOf(body, member, body.seq as number);
+}
+
+/** A stored TIER_EVENTS body with its stream sequence. */
+export function parseStoredTier(data: Uint8Array, member: number, seq: number): TierFrame | null {
+  return tierFrameOf(parseJson(data), member, seq);
 }
 
 /** The engine's score tick (score.<p>.<member>), or null when it is not one. */

@@ -30,7 +30,7 @@ import type { GatewayOptions } from "../config.ts";
 import type { EngineClient } from "../engine-client.ts";
 import type { GatewayMetrics } from "../metrics.ts";
 import { BenefitPush } from "./benefit-push.ts";
-import { OutFrame, parseScore, parseStoredTier } from "./frames.ts";
+import { OutFrame, parseLiveTier, parseScore } from "./frames.ts";
 import { InterestAnnouncer } from "./interest.ts";
 import { type MemberEntry, MemberRegistry } from "./registry.ts";
 import { ScoreWindow } from "./score-window.ts";
@@ -84,7 +84,7 @@ export class FeedHub {
     const now = deps.now ?? Date.now;
     this.interest = new InterestAnnouncer(nc, options.name, options.interestLeaseMs, () => this.registry.entries(), this.log);
     this.registry = new MemberRegistry(nc, options.partitions, this.interest, {
-      tier: (entry, data, seq) => this.onTier(entry, data, seq),
+      tier: (entry, data) => this.onTier(entry, data),
       score: (entry, data) => this.onScore(entry, data),
     });
     this.writer = new SocketWriter(options.wsBackpressureBytesMax, metrics, this.cut);
@@ -208,8 +208,8 @@ export class FeedHub {
     }
   }
 
-  private onTier(entry: MemberEntry, data: Uint8Array, seq: number): void {
-    const frame = parseStoredTier(data, entry.member, seq);
+  private onTier(entry: MemberEntry, data: Uint8Array): void {
+    const frame = parseLiveTier(data, entry.member);
     if (frame === null) return this.badMessage("live tier", entry.member);
     this.deps.onTierChange?.(entry.member);
     const out = new OutFrame(frame);

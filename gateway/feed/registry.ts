@@ -21,7 +21,7 @@
 // subject — no closure per member.
 
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { HEADER_SEQUENCE, liveTierSubject, scoreSubject } from "../../proto/names.ts";
+import { liveTierSubject, scoreSubject } from "../../proto/names.ts";
 import { partitionOf } from "../../proto/partition.ts";
 import type { ScoreFrame } from "../client/frames.ts";
 import type { InterestAnnouncer } from "./interest.ts";
@@ -62,8 +62,7 @@ class PartitionSubs {
 }
 
 export interface MemberHandlers {
-  /** A stored tier change as TIER_EVENTS republished it; `seq` is its stream sequence (NaN when the header is missing). */
-  tier(entry: MemberEntry, data: Uint8Array, seq: number): void;
+  tier(entry: MemberEntry, data: Uint8Array): void;
   score(entry: MemberEntry, data: Uint8Array): void;
 }
 
@@ -189,7 +188,7 @@ export class MemberRegistry {
   private readonly onTier = (err: Error | null, msg: Msg): void => {
     if (err) return;
     const entry = this.members.get(memberOfSubject(msg.subject));
-    if (entry !== undefined) this.handlers.tier(entry, msg.data, Number(msg.headers?.get(HEADER_SEQUENCE) || Number.NaN));
+    if (entry !== undefined) this.handlers.tier(entry, msg.data);
   };
 
   private readonly onScore = (err: Error | null, msg: Msg): void => {

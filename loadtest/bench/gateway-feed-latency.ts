@@ -14,7 +14,7 @@
 // one machine; their disagreement is measured and reported. Each probe's latency is then split
 // at the timestamps JetStream stored with the order and with its tier change, and at the
 // moment an observer subscribed to the member's live subject beside the gateway got the live
-// message (loadtest/stack/probe-split.ts): publisher, engine, nats-server's RePublish, gateway.
+// message (loadtest/stack/probe-split.ts): publisher, engine, engine's live publish, gateway.
 //
 // Phases, one after another, probes at K/10 per second in each:
 //   idle      no background load: the pipeline's own latency;
@@ -309,7 +309,7 @@ function report(ctx: BenchContext, o: Outcome): RowDraft[] {
       const segments = [
         ["publish → order stored in ORDERS", s.toOrders],
         ["ORDERS → tier change stored in TIER_EVENTS (engine)", s.engine],
-        ["TIER_EVENTS → live tier message at a subscriber (nats-server's RePublish)", s.toLive],
+        ["TIER_EVENTS → live tier message at a subscriber (engine's live publish)", s.toLive],
         ["live tier message → frame at the client (gateway, WebSocket)", s.gateway],
       ] as const;
       for (const [what, seg] of segments) rows.push({ metric: `${label}: of which ${what}, p99`, value: seg.p99Ms, unit: "ms" });

@@ -1,7 +1,7 @@
 // Where a probe's latency went, split at the two timestamps JetStream wrote on the way:
 //   publish  → stored in ORDERS        (publisher, nats-server)
 //   ORDERS   → stored in TIER_EVENTS   (the engine: consume, apply, publish the change, its ack)
-//   TIER_EVENTS → live message         (nats-server's RePublish of the stored change),
+//   TIER_EVENTS → live message         (the engine's live publish after the ack, nats-server),
 //                                       as an observer subscribed beside the gateway saw it
 //   live message → frame at the client (the gateway, the WebSocket)
 // nats-server stamps each stored message with its wall clock (ns, RFC 3339); the publisher and
