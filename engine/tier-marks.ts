@@ -34,7 +34,7 @@
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type MsgRequest, StorageType } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { openRacing } from "../proto/create-race.ts";
+import { openRacing, retryTransient } from "../proto/create-race.ts";
 import { BUCKET_TIER_MARKS, dlqSubject, HEADER_TIER_POS, STREAM_ORDERS_DLQ, STREAM_TIER_EVENTS, tierPartitionFilter } from "../proto/names.ts";
 import { isAfter, type Position, POSITION_NONE, positionOfHeader, recoverPosition, storedPositionOf } from "./outbox.ts";
 
@@ -170,7 +170,7 @@ export class TierMarks {
     const openBucket = () =>
       openRacing(() => new Kvm(js).create(BUCKET_TIER_MARKS, { history: 1, replicas, storage: StorageType.File, allow_direct: false }));
     const kv = await openBucket();
-    const infos = await Promise.all(TRACKS.map((t) => jsm.streams.info(t.stream)));
+    const infos = await Promise.all(TRACKS.map((t) => retryTransient(() => jsm.streams.info(t.stream))));
     const marks = new TierMarks(nc, kv, openBucket, js, jsm, new Map(TRACKS.map((t, i) => [t, infos[i].created])), warn);
     TRACKS.forEach((t, i) => marks.noteStored(t, infos[i].state.last_seq));
     return marks;

@@ -31,19 +31,28 @@ export interface OpenRacingOptions {
 
 /** Runs an idempotent open-or-create; once more if it lost a creation race, and again after transient failures. */
 export async function openRacing<T>(open: () => Promise<T>, opts: OpenRacingOptions = {}): Promise<T> {
+  let lostRace = false;
+  return retryTransient(async () => {
+    try {
+      return await open();
+    } catch (err) {
+      if (!isCreatedConcurrently(err) || lostRace) throw err;
+      lostRace = true; // the twin exists now: ask at once
+      return open();
+    }
+  }, opts);
+}
+
+/** Runs an idempotent step, and again after each transient failure, pausing longer each time, up to its attempts. */
+export async function retryTransient<T>(step: () => Promise<T>, opts: OpenRacingOptions = {}): Promise<T> {
   const attempts = opts.attempts ?? 5;
   // setTimeout, not Bun.sleep: proto/ is imported by producers on Node too.
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   let backoffMs = opts.backoffMs ?? 100;
-  let lostRace = false;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await open();
+      return await step();
     } catch (err) {
-      if (isCreatedConcurrently(err) && !lostRace) {
-        lostRace = true; // the twin exists now: ask at once
-        continue;
-      }
       if (!isTransient(err) || attempt >= attempts) throw err;
       await sleep(backoffMs);
       backoffMs *= 2;

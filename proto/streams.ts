@@ -2,7 +2,7 @@
 // Any process (engine, gateway, producer, test) may call it; creating is idempotent.
 
 import type { JetStreamManager, StreamConfig } from "@nats-io/jetstream";
-import { isCreatedConcurrently } from "./create-race.ts";
+import { isCreatedConcurrently, retryTransient } from "./create-race.ts";
 import { STREAM_CLAIMS, STREAM_ORDERS, STREAM_ORDERS_DLQ, STREAM_TIER_EVENTS } from "./names.ts";
 
 const SECOND_NS = 1_000_000_000;
@@ -38,19 +38,25 @@ export function streamConfigs(opts: StreamOptions = {}): NamedStreamConfig[] {
   ] as NamedStreamConfig[];
 }
 
-/** Creates every stream that does not exist yet; existing ones are left as they are. */
+/**
+ * Creates every stream that does not exist yet; existing ones are left as they are. A slow or
+ * busy server's transient failures are ridden out (create-race.ts): every process calls this
+ * at start, and one slow answer should not end it.
+ */
 export async function ensureStreams(jsm: JetStreamManager, opts: StreamOptions = {}): Promise<void> {
-  for (const config of streamConfigs(opts)) {
+  for (const config of streamConfigs(opts)) await retryTransient(() => ensureStream(jsm, config));
+}
+
+async function ensureStream(jsm: JetStreamManager, config: NamedStreamConfig): Promise<void> {
+  try {
+    await jsm.streams.info(config.name);
+  } catch (err) {
+    if (!isStreamNotFound(err)) throw err;
     try {
-      await jsm.streams.info(config.name);
-    } catch (err) {
-      if (!isStreamNotFound(err)) throw err;
-      try {
-        await jsm.streams.add(config);
-      } catch (addErr) {
-        // Another process created it between our look and our add.
-        if (!isCreatedConcurrently(addErr)) throw addErr;
-      }
+      await jsm.streams.add(config);
+    } catch (addErr) {
+      // Another process created it between our look and our add.
+      if (!isCreatedConcurrently(addErr)) throw addErr;
     }
   }
 }

@@ -4,7 +4,7 @@
 // existing stream" (the twin created a moment ago), and an engine died at start for it.
 
 import { describe, expect, test } from "bun:test";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { isCreatedConcurrently, isTransient, openRacing } from "../proto/create-race.ts";
 import { ensureStreams, streamConfigs } from "../proto/streams.ts";
@@ -56,6 +56,27 @@ describe("openRacing", () => {
     };
     expect(await openRacing(raceThenSlow, { sleep })).toBe("opened");
     expect(calls).toBe(3);
+  });
+
+  test("ensureStreams rides out a slow answer for each stream (a server timing out on demand cannot be had, so a stand-in manager times out once per stream)", async () => {
+    const calls: string[] = [];
+    const timedOut = new Set<string>();
+    const jsm = {
+      streams: {
+        info: async (name: string) => {
+          calls.push(`info ${name}`);
+          if (!timedOut.has(name)) {
+            timedOut.add(name);
+            throw new Error("timeout");
+          }
+          throw Object.assign(new Error("stream not found"), { name: "StreamNotFoundError" });
+        },
+        add: async (config: { name: string }) => void calls.push(`add ${config.name}`),
+      },
+    } as unknown as JetStreamManager;
+    await ensureStreams(jsm);
+    const names = streamConfigs().map((c) => c.name);
+    expect(calls).toEqual(names.flatMap((n) => [`info ${n}`, `info ${n}`, `add ${n}`]));
   });
 
   test("knows the server's words for a twin created a moment ago", () => {
