@@ -45,6 +45,13 @@ export interface EngineOptions {
   snapshotStore?: SnapshotStorage;
   /** Snapshots in the JetStream object store TIERSTREAM_SNAPSHOTS (so any process, anywhere, can take a partition over). */
   snapshotObjectStore?: boolean;
+  /**
+   * How long a partition just taken publishes every tier change live, before only watched
+   * members' changes go out live (engine/live-tiers.ts); tests shorten it.
+   */
+  liveTierGraceMs?: number;
+  /** How long a watched member stays watched after its last announcement, at least (live-tiers.ts); tests shorten it. */
+  liveTierLeaseMinMs?: number;
 }
 
 function connectEngine(options: EngineOptions, role: string): Promise<NatsConnection> {
@@ -161,7 +168,7 @@ export class Engine {
     }, MARK_REFRESH_MS);
     this.ticker = new Ticker(js, this.runners, config.tickIntervalMs, this.now, this.log);
     this.ticker.start();
-    this.interest = new Interest(this.nc, this.now, this.log);
+    this.interest = new Interest(this.nc, this.now, this.log, this.options.liveTierGraceMs);
     this.interest.start();
     if (this.snapshots) {
       this.snapshotTimer = setInterval(() => {
@@ -201,6 +208,7 @@ export class Engine {
       log: this.log,
       mayPublish,
       marks: this.marks ?? undefined,
+      liveTierLeaseMinMs: this.options.liveTierLeaseMinMs,
     });
     this.runners.set(p, runner);
     // The lease can be lost while p loads (fencePartition drops the runner): after each step,
@@ -209,7 +217,7 @@ export class Engine {
     try {
       await runner.start();
       if (stillMine()) await this.benefits!.addPartition(p, () => (runner.caughtUp ? runner.state : null));
-      if (stillMine()) await this.interest!.add(p, runner.scoreFeed);
+      if (stillMine()) await this.interest!.add(p, { scores: runner.scoreFeed, tiers: runner.liveTiers });
       const svc = stillMine() ? await startPartitionService(this.serviceDeps, p, runner) : null;
       if (svc && stillMine()) {
         this.services.set(p, svc);

@@ -4,11 +4,13 @@
 // tierstream.interest.<p> when a member connects and again every leaseMs/3 for all it
 // watches; the engine extends each member's lease to now + leaseMs. A gateway that dies
 // stops renewing and its interest lapses — leases, not trust. An engine that starts asks
-// every gateway to announce again (tierstream.interest.resync).
+// every gateway to announce again (tierstream.interest.resync). The same announcements say
+// whose stored tier changes go out live (live-tiers.ts), with a longer lease and no drop.
 
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { INTEREST_RESYNC_SUBJECT, interestSubject } from "../proto/names.ts";
 import { isMemberId } from "../proto/types.ts";
+import { LIVE_TIER_GRACE_MS, type LiveTiers } from "./live-tiers.ts";
 import type { Logger } from "./log.ts";
 import type { ScoreFeed } from "./score-feed.ts";
 
@@ -25,8 +27,15 @@ export interface InterestMessage {
 
 const RESYNC_COALESCE_MS = 10;
 
+/** One partition's watchers: its score ticks and its live tier changes. */
+export interface Watchers {
+  scores: ScoreFeed;
+  tiers: LiveTiers;
+}
+
 export class Interest {
   private readonly feeds = new Map<number, ScoreFeed>();
+  private readonly tiers = new Map<number, LiveTiers>();
   private readonly subs = new Map<number, Subscription>();
   private timers: ReturnType<typeof setInterval>[] = [];
   private resyncTimer: ReturnType<typeof setTimeout> | null = null;
@@ -36,6 +45,8 @@ export class Interest {
     private readonly nc: NatsConnection,
     private readonly now: () => number,
     private readonly log: Logger,
+    /** How long a partition just taken publishes every tier change live (live-tiers.ts). */
+    private readonly liveTierGraceMs = LIVE_TIER_GRACE_MS,
   ) {}
 
   start(): void {
@@ -46,6 +57,7 @@ export class Interest {
       setInterval(() => {
         const now = this.now();
         for (const feed of this.feeds.values()) feed.leases.expire(now);
+        for (const tiers of this.tiers.values()) tiers.expire(now);
       }, EXPIRE_INTERVAL_MS),
     );
   }
@@ -54,19 +66,22 @@ export class Interest {
    * Takes leases for partition p; resolves once the server has the subscription, then asks
    * every gateway to announce again (a lease sent after that is never missed).
    */
-  async add(p: number, feed: ScoreFeed): Promise<void> {
+  async add(p: number, w: Watchers): Promise<void> {
     this.remove(p);
-    this.feeds.set(p, feed);
+    this.feeds.set(p, w.scores);
+    this.tiers.set(p, w.tiers);
     this.subs.set(
       p,
       this.nc.subscribe(interestSubject(p), {
         callback: (err, msg) => {
           if (err) return;
-          this.apply(feed, msg.data);
+          this.apply(w, msg.data);
         },
       }),
     );
     await this.nc.flush();
+    // Announcements from here on are heard; the gateways re-announce at the resync below.
+    w.tiers.opened(this.liveTierGraceMs);
     // Partitions taken together (a start, a rebalance) share one resync.
     this.resyncTimer ??= setTimeout(() => {
       this.resyncTimer = null;
@@ -79,6 +94,7 @@ export class Interest {
     this.subs.delete(p);
     this.feeds.get(p)?.flush();
     this.feeds.delete(p);
+    this.tiers.delete(p);
   }
 
   stop(): void {
@@ -87,7 +103,7 @@ export class Interest {
     for (const p of [...this.subs.keys()]) this.remove(p);
   }
 
-  private apply(feed: ScoreFeed, data: Uint8Array): void {
+  private apply(w: Watchers, data: Uint8Array): void {
     let msg: InterestMessage;
     try {
       msg = JSON.parse(new TextDecoder().decode(data)) as InterestMessage;
@@ -104,9 +120,15 @@ export class Interest {
       this.reject(`more than ${MEMBERS_PER_MESSAGE_MAX} members`);
       return;
     }
-    const until = this.now() + leaseMs;
-    for (const m of msg.members) if (isMemberId(m)) feed.leases.renew(m, until);
-    if (Array.isArray(msg.drop)) for (const m of msg.drop) if (isMemberId(m)) feed.leases.delete(m);
+    const now = this.now();
+    const until = now + leaseMs;
+    for (const m of msg.members) {
+      if (!isMemberId(m)) continue;
+      w.scores.leases.renew(m, until);
+      w.tiers.watch(m, leaseMs, now);
+    }
+    // A drop ends score ticks at once; live tier changes only lapse (live-tiers.ts).
+    if (Array.isArray(msg.drop)) for (const m of msg.drop) if (isMemberId(m)) w.scores.leases.delete(m);
   }
 
   private reject(why: string): void {

@@ -26,6 +26,7 @@ import type { AckedPublisher } from "./acked-publisher.ts";
 import type { Config } from "./config.ts";
 import type { EngineCounters } from "./counters.ts";
 import type { Logger } from "./log.ts";
+import { LiveTiers } from "./live-tiers.ts";
 import { Outbox } from "./outbox.ts";
 import { ScoreFeed } from "./score-feed.ts";
 import { PartitionState } from "./state/partition-state.ts";
@@ -81,6 +82,8 @@ export interface RunnerDeps {
   mayPublish?: () => boolean;
   /** Where stored tier changes are marked, so a restart finds its place at once; none: it searches TIER_EVENTS. */
   marks?: TierMarks;
+  /** LiveTiers' lease floor (live-tiers.ts); tests shorten it. */
+  liveTierLeaseMinMs?: number;
 }
 
 /** A lookup of the last stored tier change slower than this is logged. */
@@ -89,6 +92,8 @@ const RECOVER_SLOW_MS = 100;
 export class PartitionRunner {
   state: PartitionState;
   readonly scoreFeed: ScoreFeed;
+  /** Which stored tier changes go out live: those of watched members (after a grace). */
+  readonly liveTiers: LiveTiers;
   /** Which member views changed, for the gateways' caches; from start() on. */
   notices: ViewNotices | null = null;
   /** ORDERS sequence of the last snapshot written (or loaded). */
@@ -125,6 +130,7 @@ export class PartitionRunner {
   ) {
     this.state = new PartitionState(deps.config, partition);
     this.scoreFeed = new ScoreFeed(deps.nc, partition, deps.config.lineNames);
+    this.liveTiers = new LiveTiers(deps.now ?? Date.now, deps.liveTierLeaseMinMs);
     this.reader = new OrderReader(deps.config.lineNames);
     this.outbox = new Outbox(deps.publisher, deps.log, deps.config.tierPublishInFlightMax, deps.mayPublish);
   }
@@ -319,8 +325,8 @@ export class PartitionRunner {
       onStored: (seq) => {
         tierMark.stored(entry, seq);
         if (seq > this.tierSeq) this.tierSeq = seq;
-        // Live feeds get it now, with its seq; a replay from TIER_EVENTS fills any gap.
-        this.deps.nc.publish(liveTierSubject(p, member), `{"type":"tier",${fields},"seq":${seq}}`);
+        // Live feeds of watched members get it now, with its seq; a replay from TIER_EVENTS fills any gap.
+        if (this.liveTiers.wants(c.member)) this.deps.nc.publish(liveTierSubject(p, member), `{"type":"tier",${fields},"seq":${seq}}`);
       },
     });
   }

@@ -27,6 +27,8 @@ export interface GatewayOptions {
   wsIdleTimeoutSec: number;
   /** Interest leases the gateway holds at the engines. */
   interestLeaseMs: number;
+  /** How long new interest is batched before it is announced; a feed's hello waits for it (default 10 ms). */
+  interestBatchMs?: number;
   /**
    * How long a member view stays cached when no engine's view notices vouch for it (none
    * heard yet for its partition, or an endpoint's answer); see gateway/member-cache.ts.

@@ -299,3 +299,55 @@ describe("engine live feeds: interest leases, score ticks, live tier changes", (
     await c.close();
   });
 });
+
+describe("engine live tier changes: only for watched members, after a partition's grace", () => {
+  const nats = useNatsServer();
+
+  test("every change goes out live during the grace; then only watched members' — a drop does not close it, expiry does", async () => {
+    const { interestSubject } = await import("../proto/index.ts");
+    const c = await client(nats.url);
+    const engine = await startEngine(nats.url, {}, undefined, { liveTierGraceMs: 600, liveTierLeaseMinMs: 300 });
+    try {
+      const watched = 6100;
+      const other = 6101;
+      const live: string[] = [];
+      c.nc.subscribe("live.tier.>", { callback: (_e, m) => void live.push(`${(m.json() as { cause: string }).cause}`) });
+      await c.nc.flush();
+      const announce = (members: number[], drop?: number[]) => {
+        for (const m of [...members, ...(drop ?? [])]) {
+          c.nc.publish(interestSubject(partitionOf(m, 64)), JSON.stringify({ gateway: "g", leaseMs: 100, members, drop }));
+        }
+      };
+      const liveOf = (cause: string) => eventually(() => live.includes(cause), `${cause} live`);
+      const stored = (member: number, n: number) => eventually(async () => (await readTierChanges(c.nc, `tier.${partitionOf(member, 64)}.${member}`)).length === n, `${n} changes of ${member} stored`);
+
+      // In the grace: a member nobody watches still gets its change live.
+      await publishOrders(c.js, [paid("grace", other, 20_000)]); // → silver
+      await liveOf("grace");
+      await Bun.sleep(700); // the grace is over
+
+      announce([watched]);
+      await eventually(() => engine.runners.get(partitionOf(watched, 64))!.liveTiers.leases.has(watched), "the watch");
+      await publishOrders(c.js, [paid("seen", watched, 20_000, T + 1), paid("unseen", other, 30_000, T + 1)]); // silver, gold
+      await liveOf("seen");
+      await stored(other, 2);
+      // Another gateway's drop ends score ticks, not live tier changes.
+      announce([], [watched]);
+      await c.nc.flush();
+      await Bun.sleep(50);
+      await publishOrders(c.js, [paid("after-drop", watched, 30_000, T + 2)]); // gold
+      await liveOf("after-drop");
+      // The watch lapses after max(leaseMs, the floor) once nobody renews it (expired each second).
+      const tiers = engine.runners.get(partitionOf(watched, 64))!.liveTiers;
+      await eventually(() => !tiers.leases.has(watched), "the watch to lapse", 5_000);
+      await publishOrders(c.js, [paid("lapsed", watched, 50_000, T + 3)]); // platinum
+      await stored(watched, 3);
+      await c.nc.flush();
+      await Bun.sleep(100);
+      expect(live).toEqual(["grace", "seen", "after-drop"]);
+    } finally {
+      await engine.stop();
+      await c.close();
+    }
+  });
+});

@@ -356,6 +356,32 @@ describe("WebSocket feed", () => {
     ws.ws.close();
   }, TEST_MS);
 
+  test("live tier changes go out only for watched members, and a hello waits until the engine heard of its member", async () => {
+    // A long interest batch: a hello that did not wait for it would be answered while the
+    // engine still counts the member as unwatched, and the change below would never come live.
+    const g = await startFeedGateway(nats.url, { name: "slow-interest", interestBatchMs: 400 });
+    const live: string[] = [];
+    const sub = c.nc.subscribe("live.tier.>", { callback: (_e, m) => void live.push(m.subject) });
+    try {
+      const member = 477;
+      const unwatched = 478;
+      const ws = await openFeed(g.url, member);
+      await ws.waitFor((f) => f.length >= 1, "hello");
+      await publishOrders(c.js, [paid("watched-1", member, 600), paid("unwatched-1", unwatched, 600)]);
+      await ws.waitFor((f) => f.some((x) => x.type === "tier"), "the tier frame", 5_000);
+      expect(ws.tiers().map((f) => [f.from, f.to, f.cause])).toEqual([["bronze", "gold", "watched-1"]]);
+      // Both changes are stored; only the watched member's went out live.
+      await eventually(async () => (await storedSeqs(c.nc, unwatched)).length === 1, "the unwatched change stored");
+      await c.nc.flush();
+      await Bun.sleep(50);
+      expect(live).toEqual([`live.tier.${partitionOf(member, P)}.${member}`]);
+      ws.ws.close();
+    } finally {
+      sub.unsubscribe();
+      await g.stop();
+    }
+  }, TEST_MS);
+
   test("refusals before the upgrade: no, bad or expired token → 401, API key → 403, bad since → 400", async () => {
     const feed = `${gw.http}/v1/feed`;
     const expectError = async (res: Response, status: number, code: string) => {

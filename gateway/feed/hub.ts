@@ -82,7 +82,7 @@ export class FeedHub {
     const { options, nc, metrics } = deps;
     this.log = deps.log.child("feed");
     const now = deps.now ?? Date.now;
-    this.interest = new InterestAnnouncer(nc, options.name, options.interestLeaseMs, () => this.registry.entries(), this.log);
+    this.interest = new InterestAnnouncer(nc, options.name, options.interestLeaseMs, () => this.registry.entries(), this.log, options.interestBatchMs);
     this.registry = new MemberRegistry(nc, options.partitions, this.interest, {
       tier: (entry, data) => this.onTier(entry, data),
       score: (entry, data) => this.onScore(entry, data),
@@ -91,6 +91,7 @@ export class FeedHub {
     this.scores = new ScoreWindow(now, (entry, frame) => this.sendScore(entry, frame));
     this.sessions = new FeedSessions({
       engines: deps.engines,
+      announced: () => this.interest.announced(),
       registry: this.registry,
       writer: this.writer,
       tierLog: new TierLog(deps.jsm),

@@ -28,6 +28,7 @@ export class InterestAnnouncer {
   private adds = new Map<number, Set<number>>();
   private drops = new Map<number, Set<number>>();
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
+  private flushWaiters: (() => void)[] = [];
   private renewTimer: ReturnType<typeof setInterval> | null = null;
   private resyncSub: Subscription | null = null;
   announcements = 0;
@@ -38,6 +39,7 @@ export class InterestAnnouncer {
     private readonly leaseMs: number,
     private readonly watched: Watched,
     private readonly log: Logger,
+    private readonly batchMs = FLUSH_DELAY_MS,
   ) {
     // The engine accepts leases up to 10 minutes; renewing every leaseMs / 3 needs a few ms at least.
     if (!(leaseMs >= 30 && leaseMs <= 600_000)) throw new RangeError("interestLeaseMs must be 30 … 600000");
@@ -79,11 +81,22 @@ export class InterestAnnouncer {
     this.flush();
   }
 
+  /**
+   * Resolves once every addition made so far has been published (at the batch's flush, at
+   * most FLUSH_DELAY_MS away; at once when none waits). A feed asks for the member's view only
+   * after this: on the same connection the engine then hears of the member before the view
+   * request, and publishes its changes live from there on (engine/live-tiers.ts).
+   */
+  announced(): Promise<void> {
+    if (this.flushTimer === null) return Promise.resolve();
+    return new Promise((resolve) => this.flushWaiters.push(resolve));
+  }
+
   private scheduleFlush(): void {
     this.flushTimer ??= setTimeout(() => {
       this.flushTimer = null;
       this.flush();
-    }, FLUSH_DELAY_MS);
+    }, this.batchMs);
   }
 
   /** Sends the batched additions and drops, one message (or chunk) per partition. */
@@ -99,6 +112,7 @@ export class InterestAnnouncer {
     }
     this.adds.clear();
     this.drops.clear();
+    for (const resolve of this.flushWaiters.splice(0)) resolve();
   }
 
   /** Renews every watched member's lease (renewal timer, an engine's resync, a NATS reconnect). */

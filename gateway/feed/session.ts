@@ -1,9 +1,11 @@
 // One connection from hello to live, without a gap or a duplicate at the seam.
 //
-// 1. open: the member's live subjects are subscribed (registry.attach) BEFORE the member view
-//    is requested, on the same NATS connection, so every change stored after the view was
-//    read also arrives live. Live tier frames that arrive meanwhile are kept in the
-//    connection's Seam (bounded: SEAM_FRAMES_MAX, past it the client is told 1013).
+// 1. open: the member's live subjects are subscribed and its interest announced
+//    (registry.attach; hello waits for the announcement to go out) BEFORE the member view is
+//    requested, on the same NATS connection, so every change stored after the view was read
+//    also arrives live (the engine publishes live only for members it heard are watched).
+//    Live tier frames that arrive meanwhile are kept in the connection's Seam (bounded:
+//    SEAM_FRAMES_MAX, past it the client is told 1013).
 // 2. hello: {tier, score} from the view; hello.seq = `since` when the client resumes from a
 //    position the view covers (since ≤ view.seq), else view.seq. The member view's seq
 //    covers every change it does not reflect (engine/member-view.ts), so without `since`
@@ -36,6 +38,8 @@ export const SEAM_FRAMES_MAX = 512;
 
 export interface SessionDeps {
   engines: EngineClient;
+  /** Resolves once the interest in every member attached so far has been announced (interest.ts). */
+  announced: () => Promise<void>;
   registry: MemberRegistry;
   writer: SocketWriter;
   tierLog: TierLog;
@@ -118,6 +122,10 @@ export class FeedSessions {
     const d = ws.data;
     let view: MemberView;
     try {
+      // The engine must hear that the member is watched before it answers the view: from then
+      // on it publishes the member's tier changes live (engine/live-tiers.ts).
+      await this.deps.announced();
+      if (d.phase !== "opening") return;
       view = await this.deps.engines.memberView(d.member);
       if (!isView(view, d.member)) throw new Error("the engine's member view is malformed");
     } catch (err) {

@@ -28,6 +28,9 @@ export async function startEngine(
     config: loadConfig({ tickIntervalMs: 0, ...config }),
     partitions,
     log: silentLogger,
+    // No grace: only watched members' changes go out live from the start, as in production
+    // 30 s after a partition is taken (engine/live-tiers.ts), so suites exercise the gate.
+    liveTierGraceMs: 0,
     ...more,
   });
   await engine.whenCaughtUp();
