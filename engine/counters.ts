@@ -8,6 +8,8 @@ export class EngineCounters {
   eventsApplied = 0;
   duplicates = 0;
   tierChanges = 0;
+  /** Stored tier changes published live: those of watched members, and all of them in a partition's grace (live-tiers.ts). */
+  liveTierChanges = 0;
   deadLetters = 0;
   readonly deadLettersByCode = Object.fromEntries(BAD_INPUT_CODES.map((c) => [c, 0])) as Record<BadInputCode, number>;
 
@@ -17,6 +19,7 @@ export class EngineCounters {
       eventsApplied: this.eventsApplied,
       duplicates: this.duplicates,
       tierChanges: this.tierChanges,
+      liveTierChanges: this.liveTierChanges,
       deadLetters: this.deadLetters,
       deadLettersByCode: { ...this.deadLettersByCode },
     };

@@ -33,8 +33,6 @@ export class LiveTiers {
   readonly leases = new LeaseSet();
   /** Every change goes out live until then: from the start until `opened` says otherwise. */
   private openUntilMs = Number.POSITIVE_INFINITY;
-  published = 0;
-  skipped = 0;
 
   constructor(
     private readonly now: () => number,
@@ -55,13 +53,8 @@ export class LiveTiers {
     this.leases.expire(nowMs);
   }
 
-  /** Whether a stored change of `member` is published live; counted. */
+  /** Whether a stored change of `member` is published live. */
   wants(member: number): boolean {
-    if (this.leases.has(member) || this.now() < this.openUntilMs) {
-      this.published++;
-      return true;
-    }
-    this.skipped++;
-    return false;
+    return this.leases.has(member) || this.now() < this.openUntilMs;
   }
 }

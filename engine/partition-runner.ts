@@ -326,7 +326,9 @@ export class PartitionRunner {
         tierMark.stored(entry, seq);
         if (seq > this.tierSeq) this.tierSeq = seq;
         // Live feeds of watched members get it now, with its seq; a replay from TIER_EVENTS fills any gap.
-        if (this.liveTiers.wants(c.member)) this.deps.nc.publish(liveTierSubject(p, member), `{"type":"tier",${fields},"seq":${seq}}`);
+        if (!this.liveTiers.wants(c.member)) return;
+        this.deps.counters.liveTierChanges++;
+        this.deps.nc.publish(liveTierSubject(p, member), `{"type":"tier",${fields},"seq":${seq}}`);
       },
     });
   }

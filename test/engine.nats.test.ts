@@ -345,6 +345,7 @@ describe("engine live tier changes: only for watched members, after a partition'
       await c.nc.flush();
       await Bun.sleep(100);
       expect(live).toEqual(["grace", "seen", "after-drop"]);
+      expect(engine.counters.snapshot()).toMatchObject({ tierChanges: 5, liveTierChanges: 3 });
     } finally {
       await engine.stop();
       await c.close();
