@@ -345,8 +345,9 @@ function report(ctx: BenchContext, o: Outcome): RowDraft[] {
     `gateway-feed-latency: ${o.k.toLocaleString("en")} feed connections (JSON frames), one per probe member (ids from 2^32 + 1000, untouched by the background), ` +
       `opened in ${(o.open.ms / 1000).toFixed(1)} s; probes at ${o.probeRate}/s, round robin over the members, each the one order (line taobao, 1 point per yuan) that ` +
       `reaches the member's next tier: a probe's latency = the client's wall clock when the tier frame arrived − the publisher's just before js.publish (HDR histogram, µs). ` +
-      `With ${o.k.toLocaleString("en")} members over ${PARTITIONS} partitions the gateway subscribes partition-wide where 16 or more watch (gateway/feed/registry.ts), so it also ` +
-      `receives the background's live tier messages of those partitions ("NATS messages into the gateway").`,
+      `With ${o.k.toLocaleString("en")} members over ${PARTITIONS} partitions the gateway subscribes partition-wide where 16 or more watch (gateway/feed/registry.ts); ` +
+      `the engine publishes live only the tier changes of watched members (engine/live-tiers.ts; every change for 10 s after it takes a partition), so the background's ` +
+      `changes reach the gateway only through view notices and score ticks of watched members ("NATS messages into the gateway").`,
   );
   ctx.note(
     `gateway-feed-latency: background: the realistic population (${o.members.toLocaleString("en")} members, empty at the start; Zipf 1.1 with half the orders uniform; ` +
