@@ -1,6 +1,7 @@
 // The snapshot file of one partition: versioned, checksummed, typed arrays as they are.
 //
-//   "TSNAP\0\0\1"  8 bytes magic + format version 1
+//   "TSNAP\0\0\2"  8 bytes magic + format version 2 (version 1 kept fingerprints of order ids
+//                 hashed a byte at a time, proto/reader.ts; an engine refuses it and replays)
 //   u32 header length, header JSON (SnapshotMeta), padding to 8
 //   12 sections, each: u32 byte length, u32 0, bytes, padding to 8
 //   u32 CRC-32 of everything before it
@@ -13,7 +14,7 @@ import type { Config } from "../config.ts";
 import { CLASS_MAX } from "../state/cell-arena.ts";
 import type { PartitionState } from "../state/partition-state.ts";
 
-export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT_VERSION = 2;
 const MAGIC = new Uint8Array([0x54, 0x53, 0x4e, 0x41, 0x50, 0, 0, SNAPSHOT_VERSION]); // "TSNAP" 0 0 v
 
 export interface SnapshotMeta {
