@@ -18,9 +18,11 @@
 //   live until `graceMs` (10 s) after its interest subscription opened: the gateways
 //   re-announce what they watch at once when asked (resync), and renew everything every
 //   leaseMs / 3 (10 s by default) whatever happens. A gateway that was disconnected then
-//   re-announces on reconnect and catches every connection up from TIER_EVENTS; one that
-//   stalls past the grace and misses a change live fills it in at the member's next change
-//   (gateway/feed/session.ts) or at the client's next resume.
+//   re-announces on reconnect and catches every connection up from TIER_EVENTS.
+// What is left: a change stored while the engine has not heard a gateway's re-announcement
+// (one that stalled past the grace, or in the instant between a reconnected gateway's
+// catch-up read and its announcement arriving) reaches that gateway's connections with the
+// member's next change (the gap fill, gateway/feed/session.ts) or at the client's next resume.
 
 import { LeaseSet } from "./state/lease-set.ts";
 
