@@ -127,8 +127,15 @@ export class Interest {
       w.scores.leases.renew(m, until);
       w.tiers.watch(m, leaseMs, now);
     }
-    // A drop ends score ticks at once; live tier changes only lapse (live-tiers.ts).
-    if (Array.isArray(msg.drop)) for (const m of msg.drop) if (isMemberId(m)) w.scores.leases.delete(m);
+    // A drop does not end the lease: another gateway may hold the member too (a phone on one,
+    // a tablet on another), and leases carry no gateway. It brings the score lease's end
+    // forward to half a lease from now, by when every other holder has renewed it (each
+    // renews every leaseMs / 3); with no other holder the ticks stop then. Live tier changes
+    // only lapse (live-tiers.ts).
+    if (Array.isArray(msg.drop)) {
+      const soon = now + leaseMs / 2;
+      for (const m of msg.drop) if (isMemberId(m)) w.scores.leases.shorten(m, soon);
+    }
   }
 
   private reject(why: string): void {

@@ -300,6 +300,47 @@ describe("engine live feeds: interest leases, score ticks, live tier changes", (
   });
 });
 
+describe("engine score leases held by two gateways", () => {
+  const nats = useNatsServer();
+
+  test("one gateway's drop does not stop the other's score ticks; the last one's does, half a lease later", async () => {
+    const { interestSubject, scoreSubject } = await import("../proto/index.ts");
+    const c = await client(nats.url);
+    const engine = await startEngine(nats.url);
+    try {
+      const member = 7100;
+      const p = partitionOf(member, 64);
+      const ticks: number[] = [];
+      c.nc.subscribe(scoreSubject(p, member), { callback: (_e, m) => void ticks.push((m.json() as { score: number }).score) });
+      const say = (gateway: string, members: number[], drop?: number[]) =>
+        c.nc.publish(interestSubject(p), JSON.stringify({ gateway, leaseMs: 2000, members, drop }));
+      const leases = engine.runners.get(p)!.scoreFeed.leases;
+      let ts = T;
+      const order = async (n: number) => {
+        await publishOrders(c.js, [paid(`two-${n}`, member, 1_000, ++ts)]); // +10 points
+        await eventually(async () => (await memberViaService(c.nc, member)).score === 10 * n, `order ${n} applied`);
+        await Bun.sleep(250); // a tick leaves within 100 ms
+      };
+      say("phone-gateway", [member]);
+      say("tablet-gateway", [member]);
+      await eventually(() => leases.has(member), "the lease");
+      say("phone-gateway", [], [member]); // the phone's connection closed
+      await order(1);
+      say("tablet-gateway", [member]); // the tablet's gateway renews, as it does every leaseMs / 3
+      await Bun.sleep(2200); // past half a lease from the drop, and an expiry sweep
+      await order(2);
+      expect(ticks).toEqual([10, 20]);
+      say("tablet-gateway", [], [member]); // the last holder lets go
+      await eventually(() => !leases.has(member), "the lease to end", 5_000);
+      await order(3);
+      expect(ticks).toEqual([10, 20]);
+    } finally {
+      await engine.stop();
+      await c.close();
+    }
+  });
+});
+
 describe("engine live tier changes: only for watched members, after a partition's grace", () => {
   const nats = useNatsServer();
 

@@ -57,7 +57,7 @@ describe("DedupHorizon, more", () => {
 });
 
 describe("LeaseSet", () => {
-  test("equals a Map model through renew, delete, expire and growth", () => {
+  test("equals a Map model through renew, shorten, delete, expire and growth", () => {
     const rnd = mulberry32(7);
     const leases = new LeaseSet(4);
     const model = new Map<number, number>();
@@ -70,9 +70,13 @@ describe("LeaseSet", () => {
         const until = now + intBetween(rnd, 1, 500);
         leases.renew(member, until);
         model.set(member, Math.max(model.get(member) ?? 0, until));
-      } else if (r < 0.75) {
+      } else if (r < 0.7) {
         leases.delete(member);
         model.delete(member);
+      } else if (r < 0.75) {
+        const at = now + intBetween(rnd, 0, 300);
+        leases.shorten(member, at);
+        if (model.has(member)) model.set(member, Math.min(model.get(member)!, at));
       } else if (r < 0.77) {
         leases.expire(now);
         for (const [m, until] of model) if (until <= now) model.delete(m);

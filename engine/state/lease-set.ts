@@ -50,6 +50,18 @@ export class LeaseSet {
     this.size++;
   }
 
+  /** Brings the member's lease forward to `atMs` if it ran longer (absent: nothing). */
+  shorten(member: number, atMs: number): void {
+    for (let i = slot(member) & this.mask; ; i = (i + 1) & this.mask) {
+      const k = this.keys[i];
+      if (k === EMPTY) return;
+      if (k === member) {
+        if (this.expiresAt[i] > atMs) this.expiresAt[i] = atMs;
+        return;
+      }
+    }
+  }
+
   delete(member: number): void {
     for (let i = slot(member) & this.mask; ; i = (i + 1) & this.mask) {
       const k = this.keys[i];
