@@ -1,7 +1,7 @@
 // CPU seconds used by this process and by another (nats-server), so a benchmark can say which
 // side of a loopback pair was the bottleneck on a small machine.
 
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s on every mainstream kernel. */
 const CLOCK_TICKS_PER_S = 100;
@@ -13,6 +13,28 @@ export function processCpuS(pid: number): number {
     // Fields after the command name (which may hold spaces) start after the last ')'.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S; // utime, stime
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * Seconds the threads of `pid` have spent runnable but waiting for a core, so far (the
+ * second field of each /proc/<pid>/task/<tid>/schedstat, ns; threads that ended are not
+ * counted); NaN when it cannot be read. On a machine with fewer cores than busy threads,
+ * this is where latency goes that no profile of the process shows.
+ */
+export function processRunQueueWaitS(pid: number): number {
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[1]);
+      } catch {
+        // the thread ended between the listing and the read
+      }
+    }
+    return ns / 1e9;
   } catch {
     return Number.NaN;
   }

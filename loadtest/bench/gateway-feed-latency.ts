@@ -26,7 +26,7 @@
 
 import { availableParallelism } from "node:os";
 import { loadConfig } from "../../engine/config.ts";
-import { processCpuS } from "../cpu-time.ts";
+import { processCpuS, processRunQueueWaitS } from "../cpu-time.ts";
 import { type Child, spawnRole, stopAll } from "../stack/children.ts";
 import { clockOffset } from "../stack/clock.ts";
 import { foreignCpuSpan } from "../stack/machine-cpu.ts";
@@ -95,6 +95,8 @@ interface Phase {
   drainMs: number;
   latency: Latency;
   cpu: Record<string, number>;
+  /** Seconds per wall second each process's threads were runnable but had no core (run queue). */
+  runQueueWait: Record<string, number>;
   tierChanges: number;
   engineLag: LoopLag;
   gatewayLag: LoopLag;
@@ -180,9 +182,11 @@ async function phase(e: Env, name: string, rate: number, durationMs: number): Pr
     clients: [e.clients.pid],
   };
   const cpuOf = (ps: number[]) => ps.reduce((sum, pid) => sum + processCpuS(pid), 0);
+  const waitOf = (ps: number[]) => ps.reduce((sum, pid) => sum + processRunQueueWaitS(pid), 0);
   const engineCounters = async () => sumCounters(await Promise.all(e.stack.engines.map((c) => c.request<EngineCountersReply>("counters", undefined, 30_000))));
   const gatewayLoad = () => e.stack.gateway.request<GatewayLoad>("load", undefined, 30_000);
   const cpu0 = Object.fromEntries(Object.entries(pids).map(([n, ps]) => [n, cpuOf(ps)]));
+  const wait0 = Object.fromEntries(Object.entries(pids).map(([n, ps]) => [n, waitOf(ps)]));
   const foreign = foreignCpuSpan([...Object.values(pids).flat(), process.pid]);
   const before = await engineCounters();
   const gwBefore = await gatewayLoad();
@@ -195,6 +199,7 @@ async function phase(e: Env, name: string, rate: number, durationMs: number): Pr
   const gwAtEnd = await gatewayLoad();
   const windowS = (performance.now() - t0) / 1000;
   const cpu = Object.fromEntries(Object.entries(pids).map(([n, ps]) => [n, (cpuOf(ps) - cpu0[n]) / windowS]));
+  const runQueueWait = Object.fromEntries(Object.entries(pids).map(([n, ps]) => [n, (waitOf(ps) - wait0[n]) / windowS]));
   const f = foreign();
   cpu["processes outside this benchmark"] = f.foreign;
   cpu["stolen by the hypervisor"] = f.steal;
@@ -231,6 +236,7 @@ async function phase(e: Env, name: string, rate: number, durationMs: number): Pr
     drainMs,
     latency,
     cpu,
+    runQueueWait,
     tierChanges: now.tierChanges - before.tierChanges,
     engineLag: atWindowEnd.lag,
     gatewayLag: gwAtEnd.lag,
@@ -327,6 +333,7 @@ function report(ctx: BenchContext, o: Outcome): RowDraft[] {
             `rate held: ${p.held ? "yes" : "no"} (${Math.round(p.backlogAtEnd).toLocaleString("en")} orders unapplied at the window's end)`
           : "") +
         `; ${p.drained ? "drained" : "NOT drained"} ${(p.drainMs / 1000).toFixed(1)} s after the window. CPU per wall second: ${Object.entries(p.cpu).map(([n, c]) => `${n} ${c.toFixed(2)}`).join(", ")}. ` +
+        `Waiting for a core (run queue, all threads) per wall second: ${Object.entries(p.runQueueWait).map(([n, c]) => `${n} ${c.toFixed(2)}`).join(", ")}. ` +
         `Event-loop lag (max; ticks > 50 ms late): ${ENGINES === 1 ? "engine" : "engines (the worst)"} ${fmtMs(p.engineLag.maxMs)} ms, ${p.engineLag.over50Ms}; gateway ${fmtMs(p.gatewayLag.maxMs)} ms, ${p.gatewayLag.over50Ms}.`,
     );
   }
