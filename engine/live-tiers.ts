@@ -51,8 +51,9 @@ export class LiveTiers {
     this.leases.renew(member, nowMs + Math.max(leaseMs, this.leaseMinMs));
   }
 
-  expire(nowMs: number): void {
-    this.leases.expire(nowMs);
+  /** One step of the sweep for lapsed watches (LeaseSet.expireStep). */
+  expireStep(nowMs: number, parts: number): void {
+    this.leases.expireStep(nowMs, parts);
   }
 
   /** Whether a stored change of `member` is published live. */

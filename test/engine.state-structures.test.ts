@@ -57,7 +57,19 @@ describe("DedupHorizon, more", () => {
 });
 
 describe("LeaseSet", () => {
-  test("equals a Map model through renew, shorten, delete, expire and growth", () => {
+  test("a lease ending at or before now lapses, one ending after it does not; each step sweeps its part", () => {
+    const leases = new LeaseSet(4096);
+    const now = 1_000;
+    for (let m = 1; m <= 3000; m++) leases.renew(m, now - 1 + (m % 3)); // ends now − 1, now, now + 1
+    let dropped = 0;
+    for (let step = 0; step < 4; step++) dropped += leases.expireStep(now, 4);
+    while (leases.expireStep(now, 1) > 0); // what a removal shifted back past the cursor
+    expect(dropped).toBeGreaterThan(0);
+    expect(leases.size).toBe(1000);
+    for (let m = 1; m <= 3000; m++) expect(leases.has(m)).toBe(m % 3 === 2);
+  });
+
+  test("equals a Map model through renew, shorten, delete, stepwise expiry and growth", () => {
     const rnd = mulberry32(7);
     const leases = new LeaseSet(4);
     const model = new Map<number, number>();
@@ -77,14 +89,20 @@ describe("LeaseSet", () => {
         const at = now + intBetween(rnd, 0, 300);
         leases.shorten(member, at);
         if (model.has(member)) model.set(member, Math.min(model.get(member)!, at));
-      } else if (r < 0.77) {
-        leases.expire(now);
-        for (const [m, until] of model) if (until <= now) model.delete(m);
+      } else if (r < 0.8) {
+        // A step drops lapsed leases in its part of the table only; the model keeps them, and
+        // a lapsed lease may be held or gone until the sweep has come round.
+        leases.expireStep(now, intBetween(rnd, 1, 8));
       } else {
-        expect(leases.has(member)).toBe(model.has(member));
+        const until = model.get(member);
+        if (until === undefined) expect(leases.has(member)).toBe(false);
+        else if (until > now) expect(leases.has(member)).toBe(true);
       }
     }
-    expect(leases.size).toBe(model.size);
-    for (const m of model.keys()) expect(leases.has(m)).toBe(true);
+    // Sweeps at one instant until one drops nothing: every lapsed lease is gone, the rest held.
+    while (leases.expireStep(now, 3) + leases.expireStep(now, 3) + leases.expireStep(now, 3) > 0);
+    const live = [...model].filter(([, until]) => until > now);
+    expect(leases.size).toBe(live.length);
+    for (const [m] of live) expect(leases.has(m)).toBe(true);
   });
 });

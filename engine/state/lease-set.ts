@@ -70,17 +70,30 @@ export class LeaseSet {
     }
   }
 
-  /** Drops every lease that expired at or before `nowMs`; returns how many. */
-  expire(nowMs: number): number {
+  /** Where the stepwise sweep goes on (expireStep). */
+  private sweepAt = 0;
+
+  /**
+   * Drops the expired leases in the next 1/parts of the table, going on from where the last
+   * step stopped: `parts` steps sweep it all. One full sweep of a large table (a million
+   * watched members: ~2 M slots, a few ms) held the event loop in one go; in steps it does
+   * not. An entry that a removal shifts back past the cursor waits for the next round.
+   */
+  expireStep(nowMs: number, parts: number): number {
+    const mask = this.mask;
+    const slots = Math.ceil((mask + 1) / parts);
+    let i = this.sweepAt & mask;
     let dropped = 0;
-    for (let i = 0; i <= this.mask; ) {
+    for (let visited = 0; visited < slots && this.size > 0; ) {
       if (this.keys[i] !== EMPTY && this.expiresAt[i] <= nowMs) {
         this.removeAt(i); // may pull a later entry into i: look at i again
         dropped++;
       } else {
-        i++;
+        i = (i + 1) & mask;
+        visited++;
       }
     }
+    this.sweepAt = i;
     return dropped;
   }
 
@@ -113,6 +126,7 @@ export class LeaseSet {
     this.expiresAt = new Float64Array(slots);
     this.mask = slots - 1;
     this.size = 0;
+    this.sweepAt = 0;
     for (let i = 0; i < keys.length; i++) if (keys[i] !== EMPTY) this.renew(keys[i], expiresAt[i]);
   }
 }
