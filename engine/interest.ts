@@ -35,8 +35,7 @@ export interface Watchers {
 }
 
 export class Interest {
-  private readonly feeds = new Map<number, ScoreFeed>();
-  private readonly tiers = new Map<number, LiveTiers>();
+  private readonly watchers = new Map<number, Watchers>();
   private readonly subs = new Map<number, Subscription>();
   private timers: ReturnType<typeof setInterval>[] = [];
   private resyncTimer: ReturnType<typeof setTimeout> | null = null;
@@ -53,15 +52,17 @@ export class Interest {
   start(): void {
     this.timers.push(
       setInterval(() => {
-        for (const feed of this.feeds.values()) feed.flush();
+        for (const w of this.watchers.values()) w.scores.flush();
       }, 100),
       // Lapsed leases go within a second, a fiftieth of each table every 20 ms: a million
       // watched members (score and tier tables over 64 partitions, ~4 M slots) swept in one
       // go held the event loop for ~20 ms; in fiftieths, ~0.4 ms at a time.
       setInterval(() => {
         const now = this.now();
-        for (const feed of this.feeds.values()) feed.leases.expireStep(now, EXPIRE_STEPS);
-        for (const tiers of this.tiers.values()) tiers.expireStep(now, EXPIRE_STEPS);
+        for (const w of this.watchers.values()) {
+          w.scores.leases.expireStep(now, EXPIRE_STEPS);
+          w.tiers.leases.expireStep(now, EXPIRE_STEPS);
+        }
       }, EXPIRE_INTERVAL_MS / EXPIRE_STEPS),
     );
   }
@@ -72,8 +73,7 @@ export class Interest {
    */
   async add(p: number, w: Watchers): Promise<void> {
     this.remove(p);
-    this.feeds.set(p, w.scores);
-    this.tiers.set(p, w.tiers);
+    this.watchers.set(p, w);
     this.subs.set(
       p,
       this.nc.subscribe(interestSubject(p), {
@@ -96,9 +96,8 @@ export class Interest {
   remove(p: number): void {
     this.subs.get(p)?.unsubscribe();
     this.subs.delete(p);
-    this.feeds.get(p)?.flush();
-    this.feeds.delete(p);
-    this.tiers.delete(p);
+    this.watchers.get(p)?.scores.flush();
+    this.watchers.delete(p);
   }
 
   stop(): void {

@@ -51,11 +51,6 @@ export class LiveTiers {
     this.leases.renew(member, nowMs + Math.max(leaseMs, this.leaseMinMs));
   }
 
-  /** One step of the sweep for lapsed watches (LeaseSet.expireStep). */
-  expireStep(nowMs: number, parts: number): void {
-    this.leases.expireStep(nowMs, parts);
-  }
-
   /** Whether a stored change of `member` is published live. */
   wants(member: number): boolean {
     return this.leases.has(member) || this.now() < this.openUntilMs;
