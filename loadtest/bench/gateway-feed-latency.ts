@@ -181,12 +181,12 @@ async function phase(e: Env, name: string, rate: number, durationMs: number): Pr
     publisher: [e.load.pid],
     clients: [e.clients.pid],
   };
-  const cpuOf = (ps: number[]) => ps.reduce((sum, pid) => sum + processCpuS(pid), 0);
-  const waitOf = (ps: number[]) => ps.reduce((sum, pid) => sum + processRunQueueWaitS(pid), 0);
+  /** A per-process counter (seconds so far) summed per role. */
+  const perRole = (read: (pid: number) => number) => Object.fromEntries(Object.entries(pids).map(([n, ps]) => [n, ps.reduce((sum, pid) => sum + read(pid), 0)]));
   const engineCounters = async () => sumCounters(await Promise.all(e.stack.engines.map((c) => c.request<EngineCountersReply>("counters", undefined, 30_000))));
   const gatewayLoad = () => e.stack.gateway.request<GatewayLoad>("load", undefined, 30_000);
-  const cpu0 = Object.fromEntries(Object.entries(pids).map(([n, ps]) => [n, cpuOf(ps)]));
-  const wait0 = Object.fromEntries(Object.entries(pids).map(([n, ps]) => [n, waitOf(ps)]));
+  const cpu0 = perRole(processCpuS);
+  const wait0 = perRole(processRunQueueWaitS);
   const foreign = foreignCpuSpan([...Object.values(pids).flat(), process.pid]);
   const before = await engineCounters();
   const gwBefore = await gatewayLoad();
@@ -198,8 +198,9 @@ async function phase(e: Env, name: string, rate: number, durationMs: number): Pr
   const atWindowEnd = await engineCounters();
   const gwAtEnd = await gatewayLoad();
   const windowS = (performance.now() - t0) / 1000;
-  const cpu = Object.fromEntries(Object.entries(pids).map(([n, ps]) => [n, (cpuOf(ps) - cpu0[n]) / windowS]));
-  const runQueueWait = Object.fromEntries(Object.entries(pids).map(([n, ps]) => [n, (waitOf(ps) - wait0[n]) / windowS]));
+  const perWallS = (now: Record<string, number>, then: Record<string, number>) => Object.fromEntries(Object.keys(now).map((n) => [n, (now[n] - then[n]) / windowS]));
+  const cpu = perWallS(perRole(processCpuS), cpu0);
+  const runQueueWait = perWallS(perRole(processRunQueueWaitS), wait0);
   const f = foreign();
   cpu["processes outside this benchmark"] = f.foreign;
   cpu["stolen by the hypervisor"] = f.steal;
