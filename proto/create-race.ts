@@ -21,7 +21,7 @@ export function isTransient(err: unknown): boolean {
   return TRANSIENT.test(messageOf(err));
 }
 
-export interface OpenRacingOptions {
+export interface RetryOptions {
   /** Tries for transient failures, the first included. */
   attempts?: number;
   /** Pause before the second try; doubled before each later one. */
@@ -30,7 +30,7 @@ export interface OpenRacingOptions {
 }
 
 /** Runs an idempotent open-or-create; once more if it lost a creation race, and again after transient failures. */
-export async function openRacing<T>(open: () => Promise<T>, opts: OpenRacingOptions = {}): Promise<T> {
+export async function openRacing<T>(open: () => Promise<T>, opts: RetryOptions = {}): Promise<T> {
   let lostRace = false;
   return retryTransient(async () => {
     try {
@@ -44,7 +44,7 @@ export async function openRacing<T>(open: () => Promise<T>, opts: OpenRacingOpti
 }
 
 /** Runs an idempotent step, and again after each transient failure, pausing longer each time, up to its attempts. */
-export async function retryTransient<T>(step: () => Promise<T>, opts: OpenRacingOptions = {}): Promise<T> {
+export async function retryTransient<T>(step: () => Promise<T>, opts: RetryOptions = {}): Promise<T> {
   const attempts = opts.attempts ?? 5;
   // setTimeout, not Bun.sleep: proto/ is imported by producers on Node too.
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
