@@ -5,6 +5,7 @@
 // stores a job twice.
 
 import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
+import { pubAckSeq } from "../proto/pub-ack.ts";
 import { ReplyInbox } from "../proto/reply-inbox.ts";
 
 const SWEEP_INTERVAL_MS = 250;
@@ -77,11 +78,10 @@ export class AckedPublisher {
           onFailed(new Error(`status ${msg.headers.code} ${msg.headers.description}`));
           return;
         }
-        // {"stream":"TIER_EVENTS","seq":42} or {"stream":…,"seq":42,"duplicate":true}; errors carry "error".
         const text = decoder.decode(msg.data);
-        const at = text.indexOf('"seq":');
-        if (at < 0 || text.includes('"error"')) onFailed(new Error(`JetStream refused the publish: ${text}`));
-        else onStored(Number.parseInt(text.slice(at + 6), 10));
+        const seq = pubAckSeq(text);
+        if (seq < 0) onFailed(new Error(`JetStream refused the publish: ${text}`));
+        else onStored(seq);
       },
       (err) => onFailed(err.code === "no_responders" ? new Error("no responders: no stream takes this subject") : err),
     );
