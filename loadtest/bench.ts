@@ -15,6 +15,7 @@ import { gatewayConnectionsBench } from "./bench/gateway-connections.ts";
 import { gatewayFeedLatencyBench } from "./bench/gateway-feed-latency.ts";
 import { gatewayReadsBench } from "./bench/gateway-reads.ts";
 import { memoryBench } from "./bench/memory.ts";
+import { natsSizingBench } from "./bench/nats-sizing.ts";
 import { scalingBench } from "./bench/scaling.ts";
 import { takeoverBench } from "./bench/takeover.ts";
 import type { BenchModule, Row } from "./bench/types.ts";
@@ -27,6 +28,7 @@ const MODULES: readonly BenchModule[] = [
   catchupBench,
   catchupLongBench,
   memoryBench,
+  natsSizingBench,
   gatewayConnectionsBench,
   gatewayFeedLatencyBench,
   gatewayReadsBench,
