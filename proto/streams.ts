@@ -14,17 +14,53 @@ export interface StreamOptions {
   replicas?: number;
   /** How long TIER_EVENTS keeps changes; the contract asks for at least 7 days. */
   tierEventsMaxAgeDays?: number;
+  /**
+   * TIER_EVENTS' duplicate window (s): a resend of a change whose ack was lost, or after a
+   * reconnect, lands once within it. nats-server holds each id of the window in memory
+   * (~190 bytes; README, "nats-server's memory").
+   */
+  tierEventsDuplicateWindowS?: number;
+  /** ORDERS' duplicate window (s); the contract asks for at least 2 minutes. */
+  ordersDuplicateWindowS?: number;
 }
+
+export const TIER_EVENTS_MAX_AGE_DAYS_MIN = 7;
+export const TIER_EVENTS_MAX_AGE_DAYS_DEFAULT = 30;
+/**
+ * Below this a change could be stored twice without any outage: the engine resends a publish
+ * whose ack is overdue (5 s), after backing off up to 5 s more (engine/outbox.ts).
+ */
+export const TIER_EVENTS_DUPLICATE_WINDOW_S_MIN = 60;
+export const TIER_EVENTS_DUPLICATE_WINDOW_S_DEFAULT = 600;
+export const ORDERS_DUPLICATE_WINDOW_S_MIN = 120;
+export const ORDERS_DUPLICATE_WINDOW_S_DEFAULT = 120;
+const DUPLICATE_WINDOW_S_MAX = 24 * 3600;
 
 type NamedStreamConfig = Partial<StreamConfig> & { name: string };
 
+function inRange(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`${name} must be an integer ${min} … ${max}, got ${value}`);
+  return value;
+}
+
 export function streamConfigs(opts: StreamOptions = {}): NamedStreamConfig[] {
-  const num_replicas = opts.replicas ?? 1;
-  const tierDays = opts.tierEventsMaxAgeDays ?? 30;
-  if (tierDays < 7) throw new RangeError("TIER_EVENTS must keep at least 7 days");
+  const num_replicas = inRange("replicas", opts.replicas ?? 1, 1, 5);
+  const tierDays = inRange("TIER_EVENTS' age in days", opts.tierEventsMaxAgeDays ?? TIER_EVENTS_MAX_AGE_DAYS_DEFAULT, TIER_EVENTS_MAX_AGE_DAYS_MIN, 3650);
+  const tierWindowS = inRange(
+    "TIER_EVENTS' duplicate window in seconds",
+    opts.tierEventsDuplicateWindowS ?? TIER_EVENTS_DUPLICATE_WINDOW_S_DEFAULT,
+    TIER_EVENTS_DUPLICATE_WINDOW_S_MIN,
+    DUPLICATE_WINDOW_S_MAX,
+  );
+  const ordersWindowS = inRange(
+    "ORDERS' duplicate window in seconds",
+    opts.ordersDuplicateWindowS ?? ORDERS_DUPLICATE_WINDOW_S_DEFAULT,
+    ORDERS_DUPLICATE_WINDOW_S_MIN,
+    DUPLICATE_WINDOW_S_MAX,
+  );
   return [
     // The system of record: kept until an operator decides otherwise.
-    { name: STREAM_ORDERS, subjects: ["orders.>"], storage: "file", num_replicas, duplicate_window: 2 * MINUTE_NS },
+    { name: STREAM_ORDERS, subjects: ["orders.>"], storage: "file", num_replicas, duplicate_window: ordersWindowS * SECOND_NS },
     { name: STREAM_ORDERS_DLQ, subjects: ["dlq.orders.>"], storage: "file", num_replicas, duplicate_window: 2 * MINUTE_NS },
     {
       name: STREAM_TIER_EVENTS,
@@ -32,7 +68,7 @@ export function streamConfigs(opts: StreamOptions = {}): NamedStreamConfig[] {
       storage: "file",
       num_replicas,
       max_age: tierDays * DAY_NS,
-      duplicate_window: 10 * MINUTE_NS,
+      duplicate_window: tierWindowS * SECOND_NS,
     },
     { name: STREAM_CLAIMS, subjects: ["claims.>"], storage: "file", num_replicas, duplicate_window: 10 * MINUTE_NS },
   ] as NamedStreamConfig[];

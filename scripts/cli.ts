@@ -6,11 +6,12 @@ import { demoCommand } from "./commands/demo.ts";
 import { gatewayCommand } from "./commands/gateway.ts";
 import { feedCommand } from "./commands/feed.ts";
 import { loadtestCommand } from "./commands/loadtest.ts";
+import { streamsCommand } from "./commands/streams.ts";
 import { tokenCommand } from "./commands/token.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import type { Command } from "./commands/command.ts";
 
-const COMMANDS: Command[] = [engineCommand, gatewayCommand, demoCommand, loadtestCommand, verifyCommand, benefitCommand, feedCommand, tokenCommand];
+const COMMANDS: Command[] = [engineCommand, gatewayCommand, demoCommand, loadtestCommand, verifyCommand, benefitCommand, streamsCommand, feedCommand, tokenCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
