@@ -97,7 +97,8 @@ async function ensureStream(jsm: JetStreamManager, config: NamedStreamConfig): P
   }
 }
 
-function isStreamNotFound(err: unknown): boolean {
+/** Whether a JetStream API error says the stream does not exist. */
+export function isStreamNotFound(err: unknown): boolean {
   const e = err as { name?: string; message?: string; code?: number; api_error?: { err_code?: number } };
   return e?.name === "StreamNotFoundError" || e?.api_error?.err_code === 10059 || /stream not found/i.test(String(e?.message));
 }

@@ -6,6 +6,7 @@
 import { type JetStreamManager, jetstreamManager, type StreamConfig, type StreamInfo } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import {
+  isStreamNotFound,
   ORDERS_DUPLICATE_WINDOW_S_DEFAULT,
   ORDERS_DUPLICATE_WINDOW_S_MIN,
   type StreamOptions,
@@ -39,8 +40,8 @@ export type Asked = (stream: string, setting: Setting) => boolean;
 export async function planStreams(jsm: JetStreamManager, opts: StreamOptions, asked: Asked): Promise<StreamPlan[]> {
   const plans: StreamPlan[] = [];
   for (const config of streamConfigs(opts)) {
-    const info = await jsm.streams.info(config.name).catch((err: Error) => {
-      if (/stream not found/i.test(err.message)) return null;
+    const info = await jsm.streams.info(config.name).catch((err: unknown) => {
+      if (isStreamNotFound(err)) return null;
       throw err;
     });
     const changes: StreamPlan["changes"] = [];
