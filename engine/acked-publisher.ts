@@ -5,13 +5,12 @@
 // stores a job twice.
 
 import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
-import { pubAckSeq } from "../proto/pub-ack.ts";
+import { readPubAck } from "../proto/pub-ack.ts";
 import { ReplyInbox } from "../proto/reply-inbox.ts";
 
 const SWEEP_INTERVAL_MS = 250;
 /** PubAcks handled in one go at most (ms): the runners' TimeSlice bounds applying the same way. */
 const ACK_SLICE_MS = 2;
-const decoder = new TextDecoder();
 
 export class AckedPublisher {
   private readonly inbox: ReplyInbox;
@@ -78,10 +77,9 @@ export class AckedPublisher {
           onFailed(new Error(`status ${msg.headers.code} ${msg.headers.description}`));
           return;
         }
-        const text = decoder.decode(msg.data);
-        const seq = pubAckSeq(text);
-        if (seq < 0) onFailed(new Error(`JetStream refused the publish: ${text}`));
-        else onStored(seq);
+        const ack = readPubAck(msg.data);
+        if (typeof ack === "number") onStored(ack);
+        else onFailed(ack);
       },
       (err) => onFailed(err.code === "no_responders" ? new Error("no responders: no stream takes this subject") : err),
     );

@@ -9,3 +9,12 @@ export function pubAckSeq(text: string): number {
   const seq = Number.parseInt(text.slice(at + 6), 10);
   return Number.isSafeInteger(seq) && seq > 0 ? seq : -1;
 }
+
+const decoder = new TextDecoder();
+
+/** A PubAck message's body read: its stored sequence, or the error saying why it is not one. */
+export function readPubAck(data: Uint8Array): number | Error {
+  const text = decoder.decode(data);
+  const seq = pubAckSeq(text);
+  return seq > 0 ? seq : new Error(`JetStream refused the publish: ${text || "(no PubAck)"}`);
+}

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { pubAckSeq } from "../proto/pub-ack.ts";
+import { pubAckSeq, readPubAck } from "../proto/pub-ack.ts";
 
 describe("pubAckSeq", () => {
   test("a PubAck gives its stored sequence, a duplicate's too", () => {
@@ -14,5 +14,14 @@ describe("pubAckSeq", () => {
     expect(pubAckSeq('{"stream":"ORDERS"}')).toBe(-1);
     expect(pubAckSeq('{"stream":"ORDERS","seq":"x"}')).toBe(-1);
     expect(pubAckSeq('{"stream":"ORDERS","seq":0}')).toBe(-1);
+  });
+
+  test("readPubAck: a body gives its sequence, or an error that quotes it", () => {
+    const body = (text: string) => new TextEncoder().encode(text);
+    expect(readPubAck(body('{"stream":"TIER_EVENTS","seq":42}'))).toBe(42);
+    const refused = readPubAck(body('{"error":{"code":503,"description":"maximum messages exceeded"},"stream":"ORDERS","seq":0}'));
+    expect(refused).toBeInstanceOf(Error);
+    expect((refused as Error).message).toBe('JetStream refused the publish: {"error":{"code":503,"description":"maximum messages exceeded"},"stream":"ORDERS","seq":0}');
+    expect((readPubAck(new Uint8Array(0)) as Error).message).toBe("JetStream refused the publish: (no PubAck)");
   });
 });

@@ -15,7 +15,7 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { readFileSync } from "node:fs";
-import { pubAckSeq } from "../../proto/pub-ack.ts";
+import { readPubAck } from "../../proto/pub-ack.ts";
 import { ReplyInbox } from "../../proto/reply-inbox.ts";
 import { wireHeaders } from "../../proto/wire-headers.ts";
 import { startNatsServer } from "../../scripts/nats-server.ts";
@@ -28,7 +28,6 @@ const LOOKUPS = 200;
 const SETTLE_MS = 1000;
 /** A tier change as the engine stores it (100 bytes of JSON). */
 const BODY = new TextEncoder().encode('{"member":123456789,"from":"silver","to":"gold","score":777,"ts":1735660800000,"cause":"o-1-123456"}');
-const decoder = new TextDecoder();
 
 type Variant = "subject per member" | "64 subjects" | "64 subjects, Nats-Msg-Id";
 
@@ -67,7 +66,8 @@ async function measure(variant: Variant, messages: number): Promise<Measured> {
         headers,
         (ack) => {
           inFlight--;
-          if (pubAckSeq(decoder.decode(ack.data)) < 0) failure ??= new Error(`refused: ${decoder.decode(ack.data)}`);
+          const stored = readPubAck(ack.data);
+          if (typeof stored !== "number") failure ??= stored;
         },
         (err) => {
           inFlight--;

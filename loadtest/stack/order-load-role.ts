@@ -25,7 +25,7 @@ import { loadConfig } from "../../engine/config.ts";
 import { encodeOrders } from "../../proto/codec.ts";
 import { ordersSubject } from "../../proto/names.ts";
 import { partitionOf } from "../../proto/partition.ts";
-import { pubAckSeq } from "../../proto/pub-ack.ts";
+import { readPubAck } from "../../proto/pub-ack.ts";
 import { ReplyInbox } from "../../proto/reply-inbox.ts";
 import { TIERS } from "../../proto/types.ts";
 import { OrderGenerator } from "../population.ts";
@@ -39,7 +39,6 @@ const ORDERS_PER_MESSAGE = 256;
 const IN_FLIGHT_MAX = 4096;
 const DRAIN_DEADLINE_MS = 30_000;
 const ACK_TIMEOUT_MS = 10_000;
-const decoder = new TextDecoder();
 
 const config = loadConfig({});
 const PROBE_LINE = 0;
@@ -144,9 +143,9 @@ async function run(a: RunArgs): Promise<RunResult> {
       undefined,
       (ack) => {
         inFlight--;
-        const text = decoder.decode(ack.data);
-        if (pubAckSeq(text) > 0) r.acked += n;
-        else failed(new Error(`JetStream refused the publish: ${text || "(no PubAck)"}`));
+        const stored = readPubAck(ack.data);
+        if (typeof stored === "number") r.acked += n;
+        else failed(stored);
       },
       (err) => {
         inFlight--;
