@@ -67,7 +67,7 @@ export class AckedPublisher {
     return new Promise((resolve) => this.roomWaiters.push(resolve));
   }
 
-  send(subject: string, data: Uint8Array, headers: MsgHdrs, onStored: (seq: number) => void, onFailed: (err: Error) => void): void {
+  send(subject: string, data: Uint8Array, headers: MsgHdrs | undefined, onStored: (seq: number) => void, onFailed: (err: Error) => void): void {
     this.inbox.send(
       subject,
       data,

@@ -3,7 +3,7 @@
 // refusals are counted as errors, not as stored orders.
 
 import { describe, expect, test } from "bun:test";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { DiscardPolicy, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { spawnRole } from "../loadtest/stack/children.ts";
 import type { RunArgs, RunResult } from "../loadtest/stack/order-load-role.ts";
@@ -56,7 +56,7 @@ describe("order load role", () => {
     const jsm = await jetstreamManager(nc);
     await jsm.streams.delete(STREAM_ORDERS);
     // Room for 5 messages; JetStream refuses the rest with an error PubAck.
-    await jsm.streams.add({ name: STREAM_ORDERS, subjects: ["orders.>"], max_msgs: 5, discard: "new" as never });
+    await jsm.streams.add({ name: STREAM_ORDERS, subjects: ["orders.>"], max_msgs: 5, discard: DiscardPolicy.New });
     await nc.close();
     const load = await spawnRole("order-load-role", [nats.url]);
     try {

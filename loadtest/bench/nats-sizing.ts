@@ -12,11 +12,10 @@
 // publish with an id (which rebuilds the duplicate window), and its RSS read; the
 // differences, per message, are the two costs.
 
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { readFileSync } from "node:fs";
-import { readPubAck } from "../../proto/pub-ack.ts";
-import { ReplyInbox } from "../../proto/reply-inbox.ts";
+import { AckedPublisher } from "../../engine/acked-publisher.ts";
 import { wireHeaders } from "../../proto/wire-headers.ts";
 import { startNatsServer } from "../../scripts/nats-server.ts";
 import type { BenchContext, BenchModule, RowDraft } from "./types.ts";
@@ -51,41 +50,28 @@ async function measure(variant: Variant, messages: number): Promise<Measured> {
     await (await jetstreamManager(nc)).streams.add({
       name: "SIZING",
       subjects: ["tier.>"],
-      storage: "file" as never,
+      storage: StorageType.File,
       duplicate_window: 10 * 60 * 1e9,
     });
-    const inbox = new ReplyInbox(nc, 30_000);
-    let inFlight = 0;
+    // The engine's publisher: acked publishes, at most IN_FLIGHT_MAX waiting for their PubAck.
+    const publisher = new AckedPublisher(nc, IN_FLIGHT_MAX, 30_000);
     let failure: Error | null = null;
+    const failed = (err: Error) => void (failure ??= err);
     for (let i = 0; i < messages && failure === null; i++) {
       const headers = variant === "64 subjects, Nats-Msg-Id" ? wireHeaders([["Nats-Msg-Id", `t.${i % PARTITIONS}.${i}.0`]]) : undefined;
-      inFlight++;
-      inbox.send(
-        subjectOf(variant, i),
-        BODY,
-        headers,
-        (ack) => {
-          inFlight--;
-          const stored = readPubAck(ack.data);
-          if (typeof stored !== "number") failure ??= stored;
-        },
-        (err) => {
-          inFlight--;
-          failure ??= err;
-        },
-      );
-      if (inFlight >= IN_FLIGHT_MAX) while (inFlight > IN_FLIGHT_MAX / 2) await Bun.sleep(1);
+      publisher.send(subjectOf(variant, i), BODY, headers, () => {}, failed);
+      if (publisher.full) await publisher.room();
     }
-    while (inFlight > 0 && failure === null) await Bun.sleep(5);
+    while (publisher.inFlight > 0 && failure === null) await Bun.sleep(5);
     if (failure) throw failure;
-    inbox.close();
+    publisher.close();
     await nc.close();
     await server.restart();
     await Bun.sleep(SETTLE_MS);
     nc = await connect({ servers: server.url });
     // The server rebuilds a stream's duplicate window from disk at the first publish with an
     // id after a restart: one such publish to every variant alike.
-    const probe = new ReplyInbox(nc, 30_000);
+    const probe = new AckedPublisher(nc, 1, 30_000);
     await new Promise<void>((resolve, reject) => probe.send("tier.0.probe", BODY, wireHeaders([["Nats-Msg-Id", "sizing-probe"]]), () => resolve(), reject));
     probe.close();
     await Bun.sleep(SETTLE_MS);
