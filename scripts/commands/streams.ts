@@ -25,12 +25,12 @@ const SETTINGS = ["max_age", "duplicate_window", "num_replicas"] as const;
 type Setting = (typeof SETTINGS)[number];
 
 export interface StreamPlan {
-  name: string;
-  /** Null when the stream does not exist. */
-  info: StreamInfo | null;
-  /** The settings the flags ask for that differ from the stream's (all of them for a missing stream). */
-  changes: { setting: Setting; from: number | null; to: number }[];
+  /** What the stream is created with when missing; its settings are what the flags ask for. */
   config: Partial<StreamConfig> & { name: string };
+  /** Null when the stream does not exist (--apply creates it with `config`). */
+  info: StreamInfo | null;
+  /** On a stream that exists: the settings asked for that differ from its own. */
+  changes: { setting: Setting; from: number; to: number }[];
 }
 
 /** Whether the operator asked for `setting` of `stream` (a setting nobody asked about is left as it is). */
@@ -45,12 +45,14 @@ export async function planStreams(jsm: JetStreamManager, opts: StreamOptions, as
       throw err;
     });
     const changes: StreamPlan["changes"] = [];
-    for (const setting of SETTINGS) {
-      const to = config[setting] ?? 0;
-      const from = info === null ? null : (info.config[setting] ?? 0);
-      if (info === null || (asked(config.name, setting) && from !== to)) changes.push({ setting, from, to });
+    if (info !== null) {
+      for (const setting of SETTINGS) {
+        const from = info.config[setting] ?? 0;
+        const to = config[setting] ?? 0;
+        if (asked(config.name, setting) && from !== to) changes.push({ setting, from, to });
+      }
     }
-    plans.push({ name: config.name, info, changes, config });
+    plans.push({ config, info, changes });
   }
   return plans;
 }
@@ -63,31 +65,31 @@ export async function applyStreams(jsm: JetStreamManager, plans: readonly Stream
     } else if (plan.changes.length > 0) {
       const update: Partial<StreamConfig> = {};
       for (const c of plan.changes) update[c.setting] = c.to;
-      await jsm.streams.update(plan.name, { ...plan.info.config, ...update });
+      await jsm.streams.update(plan.config.name, { ...plan.info.config, ...update });
     }
   }
 }
 
-function shown(setting: Setting, value: number | null): string {
-  if (value === null) return "—";
+function shown(setting: Setting, value: number): string {
   if (setting === "num_replicas") return String(value);
   if (value === 0) return "unlimited";
   const s = value / NS_PER_S;
   return s >= 86_400 && s % 86_400 === 0 ? `${s / 86_400} d` : `${s} s`;
 }
 
+/** "max_age 30 d, duplicate_window 600 s, num_replicas 1" */
+const settingsOf = (config: Partial<StreamConfig>) => SETTINGS.map((s) => `${s} ${shown(s, config[s] ?? 0)}`).join(", ");
+
 function describe(plans: readonly StreamPlan[], applied: boolean): string {
   const lines: string[] = [];
-  for (const p of plans) {
-    if (p.info === null) lines.push(`${p.name.padEnd(12)} missing`);
-    else {
-      const info = p.info;
-      const settings = SETTINGS.map((s) => `${s} ${shown(s, info.config[s] ?? 0)}`).join(", ");
-      lines.push(`${p.name.padEnd(12)} ${info.state.messages.toLocaleString("en")} messages, ${(info.state.bytes / 2 ** 20).toFixed(1)} MiB; ${settings}`);
+  for (const { config, info, changes } of plans) {
+    const name = config.name.padEnd(12);
+    if (info === null) {
+      lines.push(`${name} missing`, `  ${applied ? "created" : "would create"} with ${settingsOf(config)}`);
+      continue;
     }
-    const verb = applied ? "set" : "would set";
-    if (p.info === null) lines.push(`  ${applied ? "created" : "would create"} with ${p.changes.map((c) => `${c.setting} ${shown(c.setting, c.to)}`).join(", ")}`);
-    else for (const c of p.changes) lines.push(`  ${verb} ${c.setting}: ${shown(c.setting, c.from)} → ${shown(c.setting, c.to)}`);
+    lines.push(`${name} ${info.state.messages.toLocaleString("en")} messages, ${(info.state.bytes / 2 ** 20).toFixed(1)} MiB; ${settingsOf(info.config)}`);
+    for (const c of changes) lines.push(`  ${applied ? "set" : "would set"} ${c.setting}: ${shown(c.setting, c.from)} → ${shown(c.setting, c.to)}`);
   }
   return lines.join("\n");
 }
