@@ -17,7 +17,9 @@
 // The background goes out through a ReplyInbox (proto/reply-inbox.ts: one inbox subscription,
 // no promise or timer per publish), not js.publish: this process shares the machine's cores
 // with what it measures, and at 200 000 orders/s on 2 cores it took 0.16 of a core instead
-// of 0.25 (three alternated pairs of the feed benchmark's target phase).
+// of 0.25 (three alternated pairs of the feed benchmark's target phase). Not the engine's
+// AckedPublisher: it resends what is waiting after a reconnect, and these messages carry no
+// Nats-Msg-Id for JetStream to drop the second copies by.
 
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
