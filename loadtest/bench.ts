@@ -18,6 +18,7 @@ import { memoryBench } from "./bench/memory.ts";
 import { natsSizingBench } from "./bench/nats-sizing.ts";
 import { scalingBench } from "./bench/scaling.ts";
 import { takeoverBench } from "./bench/takeover.ts";
+import { tierPublishCostBench } from "./bench/tier-publish-cost.ts";
 import type { BenchModule, Row } from "./bench/types.ts";
 import { machineInfo, machineLine } from "./machine.ts";
 import { fmt, readResults, renderMarkdown, writeResult } from "./report.ts";
@@ -29,6 +30,7 @@ const MODULES: readonly BenchModule[] = [
   catchupLongBench,
   memoryBench,
   natsSizingBench,
+  tierPublishCostBench,
   gatewayConnectionsBench,
   gatewayFeedLatencyBench,
   gatewayReadsBench,
