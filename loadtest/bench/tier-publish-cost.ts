@@ -43,6 +43,10 @@ const YIELD_EVERY = 256;
 const TARGET_ORDERS_PER_S = 200_000;
 const POPULATION_MEMBERS = 500_000;
 const WINDOW_ORDERS = 2_000_000;
+/** A year of history before it, as the memory benchmark's population has (8 M orders for 1 M members). */
+const HISTORY_ORDERS_PER_MEMBER = 8;
+const HISTORY_MS = 330 * 86_400_000;
+const APPLY_CHUNK_ORDERS = 1_000_000;
 
 const VARIANTS = ["as the engine publishes", "without Nats-Msg-Id", "subject per partition", `PubAck per ${ACK_EVERY}`] as const;
 type Variant = (typeof VARIANTS)[number];
@@ -107,23 +111,35 @@ async function measure(variant: Variant, changes: number): Promise<Measured> {
   }
 }
 
-/** Tier changes per order in the feed benchmark's target window: its orders applied into fresh states (no NATS). */
-function populationChangesPerOrder(ctx: BenchContext): number {
+/**
+ * Tier changes per order in the feed benchmark's target window: its orders applied into fresh
+ * states (no NATS), after `historyOrdersPerMember` orders per member spread over the 11 months
+ * before (0: from empty, as the bench runs).
+ */
+function populationChangesPerOrder(ctx: BenchContext, historyOrdersPerMember: number): number {
   const orders = Math.round(WINDOW_ORDERS * ctx.scale);
+  const members = Math.max(1000, Math.round(POPULATION_MEMBERS * ctx.scale));
   const config = loadConfig({ tickIntervalMs: 0 });
-  const gen = new OrderGenerator({ seed: ctx.seed, members: Math.max(1000, Math.round(POPULATION_MEMBERS * ctx.scale)), startTs: Date.now(), ratePerSec: TARGET_ORDERS_PER_S });
-  const { partitions, bodies } = interleave(gen.fillPartitionBatches(orders, config.partitions, 256));
   const states = Array.from({ length: config.partitions }, (_, p) => new PartitionState(config, p));
   const reader = new OrderReader(config.lineNames);
-  let applied = 0;
-  let changes = 0;
-  for (let i = 0; i < bodies.length; i++) {
-    const r = applyMessage(states[partitions[i]], reader, bodies[i], gen.eventTs);
-    applied += r.applied;
-    changes += r.changes.length;
-  }
-  if (applied !== orders) throw new Error(`applied ${applied} of ${orders} orders`);
-  return changes / orders;
+  const nowMs = Date.now();
+  const apply = (gen: OrderGenerator, n: number) => {
+    let applied = 0;
+    let changes = 0;
+    for (let done = 0; done < n; done += APPLY_CHUNK_ORDERS) {
+      const { partitions, bodies } = interleave(gen.fillPartitionBatches(Math.min(APPLY_CHUNK_ORDERS, n - done), config.partitions, 256));
+      for (let i = 0; i < bodies.length; i++) {
+        const r = applyMessage(states[partitions[i]], reader, bodies[i], nowMs + 60_000);
+        applied += r.applied;
+        changes += r.changes.length;
+      }
+    }
+    if (applied !== n) throw new Error(`applied ${applied} of ${n} orders`);
+    return changes;
+  };
+  const history = historyOrdersPerMember * members;
+  if (history > 0) apply(new OrderGenerator({ seed: ctx.seed + 1, members, startTs: nowMs - HISTORY_MS, ratePerSec: history / (HISTORY_MS / 1000) }), history);
+  return apply(new OrderGenerator({ seed: ctx.seed, members, startTs: nowMs, ratePerSec: TARGET_ORDERS_PER_S }), orders) / orders;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -148,10 +164,16 @@ async function run(ctx: BenchContext): Promise<RowDraft[]> {
     }
   }
   rows.push({ metric: "tier changes stored per second, as the engine publishes them (one process, one connection)", value: med(engine, "changesPerS"), unit: "changes/s" });
-  const changesPerOrder = populationChangesPerOrder(ctx);
+  const changesPerOrder = populationChangesPerOrder(ctx, 0);
+  const withHistory = populationChangesPerOrder(ctx, HISTORY_ORDERS_PER_MEMBER);
   const cores = (TARGET_ORDERS_PER_S * changesPerOrder * (med(engine, "serverUsPerChange") + med(engine, "publisherUsPerChange"))) / 1e6;
   rows.push(
     { metric: "tier changes per 100 orders of the feed benchmark's target window (its population, from empty)", value: changesPerOrder * 100, unit: "changes" },
+    {
+      metric: `tier changes per 100 orders of the same window after 11 months of history (${HISTORY_ORDERS_PER_MEMBER} orders per member)`,
+      value: withHistory * 100,
+      unit: "changes",
+    },
     {
       metric: `cores for the tier changes of ${TARGET_ORDERS_PER_S.toLocaleString("en-US")} orders/s at that rate (nats-server + publishing, no state work)`,
       value: cores,
@@ -166,7 +188,9 @@ async function run(ctx: BenchContext): Promise<RowDraft[]> {
       `all three: the first two are the contract's, and a publish without a reply that the server refuses (no stream leader during an election, a storage error) ` +
       `is lost without a word. Batched publishing with one ack per batch needs a newer nats-server than Debian's 2.9.10 (atomic batches 2.12, fast-ingest batches 2.14). ` +
       `The rate of changes is the feed benchmark's target window applied without NATS: ${WINDOW_ORDERS.toLocaleString("en-US")} orders of its population ` +
-      `(${POPULATION_MEMBERS.toLocaleString("en-US")} members, empty at the start, event time following ${TARGET_ORDERS_PER_S.toLocaleString("en-US")} orders/s) into fresh partition states; the last row multiplies it by the engine's way.`,
+      `(${POPULATION_MEMBERS.toLocaleString("en-US")} members, empty at the start, event time following ${TARGET_ORDERS_PER_S.toLocaleString("en-US")} orders/s) into fresh partition states; the last row multiplies it by the engine's way. ` +
+      `With 11 months of history before it (${HISTORY_ORDERS_PER_MEMBER} orders per member, as the memory benchmark's population has), the same window changes tiers almost as often: ` +
+      `at this population's amounts (median 60 yuan, ~60–120 points an order) against the ladder's steps (200, 500, 1 000, 2 500, 6 000), one order is a sizeable share of the step to the next tier.`,
   );
   return rows;
 }
