@@ -212,11 +212,25 @@ async function planLayout(opts: NatsServerOptions, workDir: string): Promise<Ser
   return layout;
 }
 
+/**
+ * TIERSTREAM_NATS_PROF_PORT=6061: the server serves Go's pprof there (/debug/pprof/profile),
+ * to see where nats-server's CPU goes under a benchmark's load. One port: for runs that start
+ * one server at a time (the stack benchmarks), not the tests.
+ */
+function profPortLines(): string[] {
+  const raw = process.env.TIERSTREAM_NATS_PROF_PORT;
+  if (raw === undefined || raw === "") return [];
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`TIERSTREAM_NATS_PROF_PORT must be a port number, got ${JSON.stringify(raw)}`);
+  return [`prof_port: ${port}`];
+}
+
 function renderConfig(opts: NatsServerOptions, layout: ServerLayout): string {
   const lines = [
     `listen: 127.0.0.1:${layout.port}`,
     `http: 127.0.0.1:${layout.monitorPort}`,
     `server_name: ${JSON.stringify(opts.serverName ?? `tierstream-${layout.port}`)}`,
+    ...profPortLines(),
   ];
   if (layout.jetStream) {
     lines.push(`jetstream { store_dir: ${JSON.stringify(layout.storeDir)}, max_memory_store: 1GB, max_file_store: 20GB }`);

@@ -7,7 +7,7 @@ import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
-import { startNatsCluster, startNatsServer } from "../scripts/nats-server.ts";
+import { freePort, startNatsCluster, startNatsServer } from "../scripts/nats-server.ts";
 import { useNatsServer } from "./harness/nats.ts";
 
 const connectTimeoutMs = 1_000;
@@ -86,6 +86,27 @@ describe("startNatsServer", () => {
       await expect(clash).rejects.toThrow(/exited with code \d+; last log lines:[\s\S]*address already in use/);
     } finally {
       await taken.cleanup();
+    }
+  });
+
+  test("TIERSTREAM_NATS_PROF_PORT serves Go's pprof on that port; a value that is not a port is refused", async () => {
+    const saved = process.env.TIERSTREAM_NATS_PROF_PORT;
+    const profPort = await freePort();
+    try {
+      process.env.TIERSTREAM_NATS_PROF_PORT = String(profPort);
+      const server = await startNatsServer({ jetStream: false });
+      try {
+        const index = await fetch(`http://127.0.0.1:${profPort}/debug/pprof/`);
+        expect(index.status).toBe(200);
+        expect(await index.text()).toContain("profile");
+      } finally {
+        await server.cleanup();
+      }
+      process.env.TIERSTREAM_NATS_PROF_PORT = "6061x";
+      await expect(startNatsServer({ jetStream: false })).rejects.toThrow(/TIERSTREAM_NATS_PROF_PORT must be a port number, got "6061x"/);
+    } finally {
+      if (saved === undefined) delete process.env.TIERSTREAM_NATS_PROF_PORT;
+      else process.env.TIERSTREAM_NATS_PROF_PORT = saved;
     }
   });
 
