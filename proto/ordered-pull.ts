@@ -21,8 +21,9 @@
 //     (/jsz: num_waiting 0, num_pending > 0); no slow consumer, no consumer reset.
 // Here every pull is accounted exactly: one pull is open at a time, so each delivered message
 // and each status belongs to it, and it is over when the server says so (408/409 status), its
-// bytes are used up exactly, or its batch is. The next pull asks for every byte of the budget
-// not held by delivered, unhandled messages, once that is at least half the budget.
+// bytes are used up exactly, its batch is, or its expiry has passed without a word
+// (EXPIRY_GRACE_MS: a server bug). The next pull asks for every byte of the budget not held
+// by delivered, unhandled messages, once that is at least half the budget.
 //
 // Ordering: each message's delivery sequence must follow the last; a gap (a message lost with
 // a connection), a vanished consumer (a server restart; 503 / 409 Consumer Deleted), a
@@ -72,6 +73,18 @@ export interface OrderedPullOptions {
 /** A pull's message limit: high enough that bytes, not the count, end a pull. */
 const PULL_BATCH = 1_000_000;
 const EXPIRES_MS = 30_000;
+/**
+ * A pull still open this long after its expiry is over. nats-server before 2.9.16 (Debian's
+ * is 2.9.10) ends a pull without its 408 when a message comes for it after its expiry and
+ * before the server's own expiry check (fixed in nats-server df282a221): no status, no
+ * heartbeat, and without this the partition stood still until two heartbeats went unheard
+ * (11 s; seen in the feed benchmark: 16 of 64 partitions at once, when load fell from 50 000
+ * to 20 000 orders/s and their first pulls reached their expiry with messages flowing). Taken
+ * as over a moment early (the 408 still on its way), the pull is only renewed early: its 408
+ * is an ended pull's, and a message it still brings counts against the new pull, which then
+ * ends sooner than the server's, never later.
+ */
+const EXPIRY_GRACE_MS = 250;
 const HEARTBEAT_MS = 5_000;
 const RESET_BACKOFF_MS = [0, 250, 500, 1000, 2000, 5000] as const;
 /** After a pull the server refused for a reason not expected here: wait this long before the next. */
@@ -117,6 +130,8 @@ export class OrderedPull implements AsyncIterable<PulledMessage> {
   private closed = false;
   private wake: (() => void) | null = null;
   private watchdog: ReturnType<typeof setInterval> | null = null;
+  /** Ends the open pull EXPIRY_GRACE_MS after its expiry if the server has not (one at a time). */
+  private expiryTimer: ReturnType<typeof setTimeout> | null = null;
   private statusIter: (AsyncIterable<unknown> & { stop?: () => void }) | null = null;
   private readonly expiresMs: number;
   private readonly heartbeatMs: number;
@@ -125,6 +140,8 @@ export class OrderedPull implements AsyncIterable<PulledMessage> {
   resets = 0;
   /** Pulls sent since the start. */
   pulls = 0;
+  /** Pulls the server never said were over, taken as over after their expiry (EXPIRY_GRACE_MS). */
+  pullsExpiredUnsaid = 0;
 
   constructor(private readonly o: OrderedPullOptions) {
     this.inboxPrefix = createInbox((o.nc as NatsConnection & { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
@@ -178,6 +195,7 @@ export class OrderedPull implements AsyncIterable<PulledMessage> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
     if (this.watchdog) clearInterval(this.watchdog);
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.statusIter?.stop?.();
     if (!this.o.nc.isClosed()) {
       this.sub?.unsubscribe();
@@ -237,7 +255,23 @@ export class OrderedPull implements AsyncIterable<PulledMessage> {
       // The connection is closing or closed; a reconnect resets, a close ends the iterator.
       this.open = null;
       this.o.log.warn(`${this.o.label}: pull not sent (${(err as Error).message})`);
+      return;
     }
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.expiryTimer = setTimeout(() => this.expiredUnsaid(reply), this.expiresMs + EXPIRY_GRACE_MS);
+    (this.expiryTimer as { unref?: () => void }).unref?.();
+  }
+
+  /** The pull `reply` is past its expiry: if it is still taken as open, the server ended it without a word. */
+  private expiredUnsaid(reply: string): void {
+    this.expiryTimer = null;
+    if (this.closed || this.open?.reply !== reply) return; // ended as it should have, or replaced
+    this.pullsExpiredUnsaid++;
+    if (this.pullsExpiredUnsaid % 100 === 1) {
+      this.o.log.info(`${this.o.label}: a pull ended at its expiry without the server's 408 (nats-server before 2.9.16); pulling again (${this.pullsExpiredUnsaid} so far)`);
+    }
+    this.open = null;
+    this.maybePull();
   }
 
   private onMsg(err: Error | null, msg: Msg): void {

@@ -180,6 +180,54 @@ describe("OrderedPull", () => {
     await pull.close();
   }, 30_000);
 
+  test("a pull that expires while messages keep coming is renewed at once, not after two silent heartbeats", async () => {
+    // nats-server before 2.9.16 (Debian's is 2.9.10) ends a pull without its 408 when it finds
+    // the pull expired while delivering (nats-server df282a221): a burst of messages that is
+    // still being delivered at the pull's expiry makes that happen. Each burst here starts just
+    // before the open pull's expiry; a pull request's send time is seen on the connection.
+    const p = 43;
+    const subject = ordersSubject(p);
+    const expiresMs = 1000;
+    const heartbeatMs = 400;
+    const first = (await jsm.streams.info(STREAM_ORDERS)).state.last_seq + 1;
+    const pullSentAt: number[] = [];
+    const publish = nc.publish.bind(nc);
+    nc.publish = (subj, payload, options) => {
+      if (subj.includes(".CONSUMER.MSG.NEXT.")) pullSentAt.push(performance.now());
+      publish(subj, payload, options);
+    };
+    const pull = open(p, 256 * 1024 * 1024, { heartbeatMs, expiresMs });
+    let sent = 0;
+    try {
+      await pull.start(first);
+      const bursts = (async () => {
+        for (let cycle = 0; cycle < 4; cycle++) {
+          const expiry = pullSentAt.at(-1)! + expiresMs;
+          await Bun.sleep(Math.max(0, expiry - 5 - performance.now()));
+          for (let i = 0; i < 4000; i++) publish(subject, new TextEncoder().encode(`m${sent++}`));
+          await nc.flush();
+          await Bun.sleep(50); // past the expiry: the next pull, if one was sent, is the last
+        }
+      })();
+      let lastMs = performance.now();
+      let longestGapMs = 0;
+      let got = 0;
+      for await (const m of pull) {
+        expect(new TextDecoder().decode(m.data)).toBe(`m${got++}`);
+        const now = performance.now();
+        longestGapMs = Math.max(longestGapMs, now - lastMs);
+        lastMs = now;
+        if (got === 16_000) break;
+      }
+      await bursts;
+      // The gaps are the ~1 s between bursts; two unheard heartbeats would add 1.8 s more.
+      expect({ longestGapUnder1500Ms: longestGapMs < 1500, resets: pull.resets }).toEqual({ longestGapUnder1500Ms: true, resets: 0 });
+    } finally {
+      nc.publish = publish;
+      await pull.close();
+    }
+  }, 30_000);
+
   test("picks up after the last message it got when its consumer is deleted under it", async () => {
     const p = 41;
     const subject = ordersSubject(p);

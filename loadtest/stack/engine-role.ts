@@ -28,7 +28,10 @@ async function main(natsUrl: string, configJson: string | undefined, partitionsJ
   const note = (level: string, msg: string) => {
     if (warnings++ < LOG_LINES_SHOWN_MAX) process.stderr.write(`  engine ${level}: ${msg}\n`);
   };
-  const log: Logger = { info() {}, warn: (m) => note("warn", m), error: (m) => note("error", m), child: () => log };
+  // TIERSTREAM_BENCH_ENGINE_INFO=1: the info lines too (consumer resets, partitions started and
+  // stopped), stamped with this process's clock in seconds.
+  const info = process.env.TIERSTREAM_BENCH_ENGINE_INFO ? (m: string) => void process.stderr.write(`  engine info ${(performance.now() / 1000).toFixed(2)} s: ${m}\n`) : () => {};
+  const log: Logger = { info, warn: (m) => note("warn", m), error: (m) => note("error", m), child: () => log };
   const config = loadConfig(configJson ? JSON.parse(configJson) : {});
   const partitions = partitionsJson ? (JSON.parse(partitionsJson) as number[]) : undefined;
   const name = partitions ? `bench-engine-${partitions[0]}` : "bench-engine";
