@@ -46,7 +46,7 @@ import { BENCH_ENGINE_CONFIG, startStack, type Stack } from "../stack/stack.ts";
 import type { OpenResult } from "../stack/ws-clients-role.ts";
 import { type BenchContext, type BenchModule, compared, type RowDraft } from "./types.ts";
 
-const TARGET_RATE = 200_000;
+export const TARGET_RATE = 200_000;
 const LATENCY_P99_MS_MAX = 10;
 /** A rate counts as held when the engine applied at least this share of it over the window… */
 const RATE_HELD_SHARE = 0.98;
@@ -66,9 +66,9 @@ const PHASES = process.env.FEED_LATENCY_PHASES ? ALL_PHASES.filter((p) => proces
  * machine with cores to spare one engine's event loop is the limit (README, Performance).
  */
 const ENGINES = Number(process.env.FEED_ENGINES ?? 1);
-const PHASE_MS = 10_000;
+export const PHASE_MS = 10_000;
 const RAW_MS = 10_000;
-const POPULATION_MEMBERS = 500_000;
+export const POPULATION_MEMBERS = 500_000;
 const CONNECTIONS = 1_000;
 /** Probe members: above every population id (those are ≤ 2^32 − 5). */
 const PROBE_MEMBER_BASE = 2 ** 32 + 1_000;

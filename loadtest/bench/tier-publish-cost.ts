@@ -29,6 +29,7 @@ import { wireHeaders } from "../../proto/wire-headers.ts";
 import { startNatsServer } from "../../scripts/nats-server.ts";
 import { processCpuS } from "../cpu-time.ts";
 import { interleave } from "../interleave.ts";
+import { PHASE_MS, POPULATION_MEMBERS, TARGET_RATE } from "./gateway-feed-latency.ts";
 import { OrderGenerator } from "../population.ts";
 import { type BenchContext, type BenchModule, compared, type RowDraft } from "./types.ts";
 
@@ -39,10 +40,8 @@ const IN_FLIGHT_MAX = 4096;
 const ACK_EVERY = 256;
 /** Yield to the event loop this often, as the engine's consume loops do between messages. */
 const YIELD_EVERY = 256;
-/** The feed benchmark's target: its rate, its population, and the orders of its 10-s window. */
-const TARGET_ORDERS_PER_S = 200_000;
-const POPULATION_MEMBERS = 500_000;
-const WINDOW_ORDERS = 2_000_000;
+/** The feed benchmark's target window: its rate for a phase, on its population. */
+const WINDOW_ORDERS = (TARGET_RATE * PHASE_MS) / 1000;
 /** A year of history before it, as the memory benchmark's population has (8 M orders for 1 M members). */
 const HISTORY_ORDERS_PER_MEMBER = 8;
 const HISTORY_MS = 330 * 86_400_000;
@@ -139,7 +138,7 @@ function populationChangesPerOrder(ctx: BenchContext, historyOrdersPerMember: nu
   };
   const history = historyOrdersPerMember * members;
   if (history > 0) apply(new OrderGenerator({ seed: ctx.seed + 1, members, startTs: nowMs - HISTORY_MS, ratePerSec: history / (HISTORY_MS / 1000) }), history);
-  return apply(new OrderGenerator({ seed: ctx.seed, members, startTs: nowMs, ratePerSec: TARGET_ORDERS_PER_S }), orders) / orders;
+  return apply(new OrderGenerator({ seed: ctx.seed, members, startTs: nowMs, ratePerSec: TARGET_RATE }), orders) / orders;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -166,7 +165,7 @@ async function run(ctx: BenchContext): Promise<RowDraft[]> {
   rows.push({ metric: "tier changes stored per second, as the engine publishes them (one process, one connection)", value: med(engine, "changesPerS"), unit: "changes/s" });
   const changesPerOrder = populationChangesPerOrder(ctx, 0);
   const withHistory = populationChangesPerOrder(ctx, HISTORY_ORDERS_PER_MEMBER);
-  const cores = (TARGET_ORDERS_PER_S * changesPerOrder * (med(engine, "serverUsPerChange") + med(engine, "publisherUsPerChange"))) / 1e6;
+  const cores = (TARGET_RATE * changesPerOrder * (med(engine, "serverUsPerChange") + med(engine, "publisherUsPerChange"))) / 1e6;
   rows.push(
     { metric: "tier changes per 100 orders of the feed benchmark's target window (its population, from empty)", value: changesPerOrder * 100, unit: "changes" },
     {
@@ -175,7 +174,7 @@ async function run(ctx: BenchContext): Promise<RowDraft[]> {
       unit: "changes",
     },
     {
-      metric: `cores for the tier changes of ${TARGET_ORDERS_PER_S.toLocaleString("en-US")} orders/s at that rate (nats-server + publishing, no state work)`,
+      metric: `cores for the tier changes of ${TARGET_RATE.toLocaleString("en-US")} orders/s at that rate (nats-server + publishing, no state work)`,
       value: cores,
       unit: "cores",
     },
@@ -188,7 +187,7 @@ async function run(ctx: BenchContext): Promise<RowDraft[]> {
       `all three: the first two are the contract's, and a publish without a reply that the server refuses (no stream leader during an election, a storage error) ` +
       `is lost without a word. Batched publishing with one ack per batch needs a newer nats-server than Debian's 2.9.10 (atomic batches 2.12, fast-ingest batches 2.14). ` +
       `The rate of changes is the feed benchmark's target window applied without NATS: ${WINDOW_ORDERS.toLocaleString("en-US")} orders of its population ` +
-      `(${POPULATION_MEMBERS.toLocaleString("en-US")} members, empty at the start, event time following ${TARGET_ORDERS_PER_S.toLocaleString("en-US")} orders/s) into fresh partition states; the last row multiplies it by the engine's way. ` +
+      `(${POPULATION_MEMBERS.toLocaleString("en-US")} members, empty at the start, event time following ${TARGET_RATE.toLocaleString("en-US")} orders/s) into fresh partition states; the last row multiplies it by the engine's way. ` +
       `With 11 months of history before it (${HISTORY_ORDERS_PER_MEMBER} orders per member, as the memory benchmark's population has), the same window changes tiers almost as often: ` +
       `at this population's amounts (median 60 yuan, ~60–120 points an order) against the ladder's steps (200, 500, 1 000, 2 500, 6 000), one order is a sizeable share of the step to the next tier.`,
   );
