@@ -8,7 +8,7 @@ import { PartitionState } from "../../engine/state/partition-state.ts";
 import { OrderReader } from "../../proto/reader.ts";
 import { interleave, type Schedule } from "../interleave.ts";
 import { OrderGenerator } from "../population.ts";
-import { type BenchContext, type BenchModule, compared, type RowDraft } from "./types.ts";
+import { type BenchContext, type BenchModule, compared, median, type RowDraft } from "./types.ts";
 
 const PARTITIONS = 64;
 const ORDERS_PER_MESSAGE = 256;
@@ -139,9 +139,4 @@ function applyAll(
   if (applied !== expected || bad !== 0) throw new Error(`applied ${applied} of ${expected} orders; ${bad} dead or duplicate`);
   messageMs.sort();
   return { ms, changes, messageMsP999: messageMs[Math.floor(messageMs.length * 0.999)], messageMsMax: messageMs[messageMs.length - 1] };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1];
 }

@@ -31,7 +31,7 @@ import { processCpuS } from "../cpu-time.ts";
 import { interleave } from "../interleave.ts";
 import { PHASE_MS, POPULATION_MEMBERS, TARGET_RATE } from "./gateway-feed-latency.ts";
 import { OrderGenerator } from "../population.ts";
-import { type BenchContext, type BenchModule, compared, type RowDraft } from "./types.ts";
+import { type BenchContext, type BenchModule, compared, median, type RowDraft } from "./types.ts";
 
 const CHANGES = 200_000;
 const ROUNDS = 3;
@@ -141,7 +141,6 @@ function populationChangesPerOrder(ctx: BenchContext, historyOrdersPerMember: nu
   return apply(new OrderGenerator({ seed: ctx.seed, members, startTs: nowMs, ratePerSec: TARGET_RATE }), orders) / orders;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function run(ctx: BenchContext): Promise<RowDraft[]> {
   const changes = Math.max(1000, Math.round(CHANGES * ctx.scale));

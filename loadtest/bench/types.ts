@@ -54,3 +54,9 @@ export function compared(
   }
   return { ...row, ratio, pass };
 }
+
+/** The middle value of a bench's repeated runs (the upper middle for an even count). */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1];
+}
