@@ -22,6 +22,7 @@ import { AckedPublisher } from "../../engine/acked-publisher.ts";
 import { applyMessage } from "../../engine/apply-message.ts";
 import { loadConfig } from "../../engine/config.ts";
 import { PartitionState } from "../../engine/state/partition-state.ts";
+import { tierChangeFields } from "../../engine/tier-change-json.ts";
 import { OrderReader } from "../../proto/reader.ts";
 import { HEADER_MSG_ID, HEADER_TIER_POS, STREAM_TIER_EVENTS, tierSubject } from "../../proto/names.ts";
 import { ensureStreams } from "../../proto/streams.ts";
@@ -82,7 +83,8 @@ async function measure(variant: Variant, changes: number): Promise<Measured> {
       const p = i % PARTITIONS;
       const member = String(100_000_000 + i);
       const subject = variant === "subject per partition" ? `tier.${p}.x` : tierSubject(p, member);
-      const data = encoder.encode(`{"member":${member},"from":"silver","to":"gold","score":${700 + (i % 100)},"ts":${1_735_660_800_000 + i},"cause":"o-${p}-${i}"}`);
+      const change = { member: 100_000_000 + i, from: 1, to: 2, score: 700 + (i % 100), ts: 1_735_660_800_000 + i, rollover: false, cause: `o-${p}-${i}` };
+      const data = encoder.encode(`{${tierChangeFields(change, member)}}`);
       const pos = `${1000 + i}.0`;
       const headers = wireHeaders(variant === "without Nats-Msg-Id" ? [[HEADER_TIER_POS, pos]] : [[HEADER_MSG_ID, `t.${p}.${1000 + i}.0`], [HEADER_TIER_POS, pos]]);
       if (variant === `PubAck per ${ACK_EVERY}` && i % ACK_EVERY !== ACK_EVERY - 1 && i !== changes - 1) nc.publish(subject, data, { headers });
@@ -140,7 +142,6 @@ function populationChangesPerOrder(ctx: BenchContext, historyOrdersPerMember: nu
   if (history > 0) apply(new OrderGenerator({ seed: ctx.seed + 1, members, startTs: nowMs - HISTORY_MS, ratePerSec: history / (HISTORY_MS / 1000) }), history);
   return apply(new OrderGenerator({ seed: ctx.seed, members, startTs: nowMs, ratePerSec: TARGET_RATE }), orders) / orders;
 }
-
 
 async function run(ctx: BenchContext): Promise<RowDraft[]> {
   const changes = Math.max(1000, Math.round(CHANGES * ctx.scale));
